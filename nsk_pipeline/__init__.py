@@ -1,0 +1,1 @@
+"""nsk-pipeline: from raw exports to the goal-attainment table."""

@@ -1,0 +1,88 @@
+"""`nsk`: the command line for data engineers.
+
+    nsk materialize      materialise every asset once, in process, for the NSK_* environment
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+
+def _instance():
+    import dagster as dg
+
+    # With DAGSTER_HOME the run and its events land in that instance (the UI shows them);
+    # without it the run is ephemeral.
+    if os.environ.get("DAGSTER_HOME"):
+        return dg.DagsterInstance.get()
+    return dg.DagsterInstance.ephemeral()
+
+
+def materialize(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from nsk_pipeline.core.settings import Settings, SettingsError
+    from nsk_pipeline.definitions import ASSETS, CHECKS, build_definitions
+
+    try:
+        settings = Settings.from_env()
+        settings.require_pseudonym_key()
+    except SettingsError as e:
+        print(f"nsk: {e}", file=sys.stderr)
+        return 2
+    defs = build_definitions(settings)
+    with _instance() as instance:
+        result = dg.materialize([*ASSETS, *CHECKS], instance=instance, resources=defs.resources,
+                                raise_on_error=False, tags={"nsk/as_of": settings.as_of.isoformat()})
+        failed_checks = [e for e in result.get_asset_check_evaluations() if not e.passed]
+        blocking = [e for e in failed_checks if e.severity == dg.AssetCheckSeverity.ERROR]
+        print(_summary(settings, result, failed_checks))
+    if not result.success:
+        for event in result.all_events:
+            if event.is_step_failure:
+                err = event.step_failure_data.error
+                print(f"nsk: step {event.step_key} failed: {err.message.strip() if err else 'unknown error'}",
+                      file=sys.stderr)
+        return 1
+    return 1 if blocking else 0
+
+
+def _summary(settings, result, failed_checks) -> str:
+    from nsk_pipeline.core.warehouse import Warehouse
+
+    lines = [f"nsk: as of {settings.as_of.isoformat()}, raw data {settings.raw_dir}",
+             f"nsk: warehouse {settings.warehouse_url}"]
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization
+        md = mat.metadata
+        key = mat.asset_key.to_user_string()
+        if "rows_read" in md:
+            lines.append(f"  {key:32} read {md['rows_read'].value:>6}  staged {md['rows_staged'].value:>6}  "
+                         f"quarantined {md['rows_quarantined'].value:>4}  files rejected {md['files_rejected'].value}")
+    if result.success:
+        wh = Warehouse(settings.warehouse_url)
+        try:
+            counts = wh.read_sql("SELECT status, count(*) AS n FROM marts.goal_attainment GROUP BY status ORDER BY status")
+            lines.append("  marts/goal_attainment: " + ", ".join(f"{r.status} {r.n}" for r in counts.itertuples()))
+        finally:
+            wh.dispose()
+    for e in failed_checks:
+        lines.append(f"  check failed ({e.severity.value.lower()}): {e.asset_key.to_user_string()} {e.check_name}")
+    lines.append("nsk: " + ("run succeeded" if result.success else "run FAILED"))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nsk", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("materialize", help="materialise every asset once, in process").set_defaults(func=materialize)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""One settings object, read from `NSK_*` environment variables.
+
+Every entry point (the CLI, `dagster dev`, the tests) builds its environment from here, so a
+run is fully described by these variables.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+COPENHAGEN = ZoneInfo("Europe/Copenhagen")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_RAW_DIR = REPO_ROOT / "data" / "raw"
+DEFAULT_WAREHOUSE_URL = f"duckdb:///{REPO_ROOT / 'data' / 'marts' / 'nsk.duckdb'}"
+MIN_KEY_BYTES = 16
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable, never its value."""
+
+
+def _today_copenhagen() -> date:
+    return datetime.now(COPENHAGEN).date()
+
+
+@dataclass(frozen=True)
+class Settings:
+    raw_dir: Path = DEFAULT_RAW_DIR
+    warehouse_url: str = DEFAULT_WAREHOUSE_URL
+    as_of: date = field(default_factory=_today_copenhagen)
+    goals_path: Path | None = None
+    pseudonym_key: bytes | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        raw = env.get("NSK_RAW_DIR")
+        as_of_text = env.get("NSK_AS_OF", "").strip()
+        if as_of_text:
+            try:
+                as_of = date.fromisoformat(as_of_text)
+            except ValueError:
+                raise SettingsError(f"NSK_AS_OF must be a date YYYY-MM-DD, got {as_of_text!r}") from None
+        else:
+            as_of = _today_copenhagen()
+        goals = env.get("NSK_GOALS_PATH", "").strip()
+        return cls(
+            raw_dir=Path(raw) if raw else DEFAULT_RAW_DIR,
+            warehouse_url=env.get("NSK_WAREHOUSE_URL", "").strip() or DEFAULT_WAREHOUSE_URL,
+            as_of=as_of,
+            goals_path=Path(goals) if goals else None,
+            pseudonym_key=_read_key(env),
+        )
+
+    def require_pseudonym_key(self) -> bytes:
+        # Never a silent default: a default key would make every pseudonym reversible by
+        # anyone who reads this code.
+        if not self.pseudonym_key:
+            raise SettingsError(
+                "NSK_PSEUDONYM_KEY is not set: the counsellors' log cannot be pseudonymised. "
+                "Set NSK_PSEUDONYM_KEY (at least 16 characters) or NSK_PSEUDONYM_KEY_FILE; "
+                "see README.md, 'The pseudonym key'."
+            )
+        return self.pseudonym_key
+
+
+def _read_key(env: dict[str, str]) -> bytes | None:
+    key = env.get("NSK_PSEUDONYM_KEY", "")
+    key_file = env.get("NSK_PSEUDONYM_KEY_FILE", "").strip()
+    if not key and key_file:
+        try:
+            key = Path(key_file).read_text(encoding="utf-8").strip()
+        except OSError as e:
+            raise SettingsError(f"NSK_PSEUDONYM_KEY_FILE cannot be read: {e.strerror}") from None
+    if not key:
+        return None
+    if len(key.encode()) < MIN_KEY_BYTES:
+        raise SettingsError(f"NSK_PSEUDONYM_KEY must be at least {MIN_KEY_BYTES} characters long")
+    return key.encode()

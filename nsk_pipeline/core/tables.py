@@ -1,0 +1,134 @@
+"""The warehouse tables the contract fixes, with their column descriptions.
+
+One place for the names, types and meanings: the DDL, the Dagster column schemas and the data
+dictionary are all generated from here.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from nsk_pipeline.core.warehouse import Column as C
+
+GOAL_ATTAINMENT = [
+    C("plan_id", sa.Text, "the plan the goal belongs to (HP2024, IHP2017, …)"),
+    C("goal_id", sa.Text, "the goal's id in the goal registry"),
+    C("spor", sa.Text, "track: boern_unge, voksne, civilsamfund or tvaergaaende"),
+    C("goal_text", sa.Text, "the goal as the plan words it (Danish)"),
+    C("kind", sa.Text, "numeric (measured by an indicator) or milestone (status entered by hand)"),
+    C("indicator_id", sa.Text, "the indicator that measures a numeric goal; NULL for milestones"),
+    C("year", sa.Integer, "the evaluation year of this row"),
+    C("period_start", sa.Date, "start of the goal's period: the year, or the whole plan for a plan goal"),
+    C("period_end", sa.Date, "end of the goal's period"),
+    C("comparison", sa.Text, "'>=' (high is good) or '<='"),
+    C("target", sa.Float, "the goal's target value"),
+    C("actual", sa.Float, "the indicator over the period so far (cumulative from the plan's start for plan goals); "
+      "NULL when not measured"),
+    C("progress", sa.Float, "actual / target"),
+    C("status", sa.Text, "naaet, ikke_naaet, i_gang or ikke_opgjort"),
+    C("status_tekst", sa.Text, "the Danish sentence the report prints for the status"),
+    C("data_through", sa.Date, "how far the data reaches for this row: the source's latest export date, "
+      "or the row's evaluation date if that comes first"),
+    C("forecast", sa.Float, "while the period is open: actual projected linearly to the period's end"),
+    C("on_track", sa.Boolean, "whether the forecast meets the target"),
+    C("note", sa.Text, "the milestone's remark (bemaerkning)"),
+    C("as_of", sa.Date, "the run's as-of date: exports dated after it are ignored"),
+    C("computed_at", sa.DateTime, "when this table was computed (UTC)"),
+]
+
+_INDICATOR_VALUE = [
+    C("value", sa.Float, "the indicator's value; NULL when not measured (the source reports on none of the "
+      "period's years) or suppressed"),
+    C("numerator", sa.Float, "ratio indicators: the count of matching rows"),
+    C("denominator", sa.Float, "ratio indicators: the count of rows the share is taken of"),
+    C("unit", sa.Text, "what the value counts"),
+    C("data_through", sa.Date, "the source's latest loaded export date, capped at the period's end"),
+    C("suppressed", sa.Boolean, "true when the value is withheld by disclosure control"),
+]
+
+INDICATOR_YEARLY = [
+    C("indicator_id", sa.Text, "the indicator (see marts.indicators)"),
+    C("year", sa.Integer, "calendar year of the rows' dates"),
+    *_INDICATOR_VALUE,
+]
+
+INDICATOR_QUARTERLY = [
+    C("indicator_id", sa.Text, "the indicator (see marts.indicators)"),
+    C("year", sa.Integer, "calendar year"),
+    C("quarter", sa.Integer, "quarter 1-4; the value is year to date through the quarter's end"),
+    *_INDICATOR_VALUE,
+]
+
+INDICATOR_BREAKDOWN = [
+    C("indicator_id", sa.Text, "the indicator (see marts.indicators)"),
+    C("year", sa.Integer, "calendar year"),
+    C("dimension", sa.Text, "what the rows are broken down by (skoletype, udbyder, sted_type, koen, …)"),
+    C("category", sa.Text, "the dimension's value; 'ukendt' where the rows lack it"),
+    C("value", sa.Float, "the indicator over the rows of this category; NULL when suppressed"),
+    C("suppressed", sa.Boolean, "true when withheld: a counsellor-log count of 1-4, or a second cell that "
+      "would reveal one"),
+]
+
+INDICATORS = [
+    C("indicator_id", sa.Text, "the indicator's id"),
+    C("name", sa.Text, "Danish name"),
+    C("definition", sa.Text, "how it is computed (Danish)"),
+    C("unit", sa.Text, "what it counts"),
+    C("source", sa.Text, "the source it is computed from"),
+    C("aggregation", sa.Text, "sum, distinct, stock or ratio: how it combines over a longer period"),
+    C("polarity", sa.Text, "hoej_er_godt (high is good) or lav_er_godt"),
+]
+
+GOALS = [
+    C("goal_id", sa.Text, "the goal's id"),
+    C("plan_id", sa.Text, "the plan"),
+    C("plan_name", sa.Text, "the plan's name"),
+    C("spor", sa.Text, "track"),
+    C("goal_text", sa.Text, "the goal as the plan words it (Danish)"),
+    C("kind", sa.Text, "numeric or milestone"),
+    C("indicator_id", sa.Text, "the indicator of a numeric goal"),
+    C("comparison", sa.Text, "'>=' or '<='"),
+    C("target", sa.Float, "target value"),
+    C("period", sa.Text, "annual, plan, or a single year"),
+    C("first_year", sa.Integer, "the plan's first year"),
+    C("last_year", sa.Integer, "the plan's last year"),
+    C("source_file", sa.Text, "the registry file the goal was loaded from"),
+]
+
+REJECTED_ROWS = [
+    C("source", sa.Text, "the source folder"),
+    C("file_name", sa.Text, "the export file"),
+    C("export_date", sa.Date, "the file's export date"),
+    C("row_number", sa.BigInteger, "the row in the file as a spreadsheet shows it (header = row 1)"),
+    C("record_key", sa.Text, "the row's key, normalised, where it has one"),
+    C("reasons", sa.Text, "every reason the row was rejected, '; '-separated"),
+    C("row_data", sa.Text, "the row as read (JSON), with sensitive values masked"),
+    C("run_id", sa.Text, "the Dagster run that quarantined it"),
+]
+
+FILE_LOADS = [
+    C("source", sa.Text, "the source folder"),
+    C("file_name", sa.Text, "the file"),
+    C("export_date", sa.Date, "the export date from the file name"),
+    C("sha256", sa.Text, "the file's SHA-256"),
+    C("status", sa.Text, "loaded, rejected, ignored, after_as_of or duplicate"),
+    C("reason", sa.Text, "why a file was rejected or ignored"),
+    C("encoding", sa.Text, "detected encoding (utf-8, utf-8-sig, cp1252, xlsx)"),
+    C("separator", sa.Text, "detected CSV separator"),
+    C("rows_read", sa.BigInteger, "data rows read"),
+    C("rows_staged", sa.BigInteger, "rows staged"),
+    C("rows_quarantined", sa.BigInteger, "rows quarantined; rows_read = rows_staged + rows_quarantined"),
+    C("extra_columns", sa.Text, "columns in the file that the contract does not know (ignored)"),
+    C("as_of", sa.Date, "the run's as-of date"),
+    C("loaded_at", sa.DateTime, "when it was loaded (UTC)"),
+    C("run_id", sa.Text, "the Dagster run"),
+]
+
+MARTS = {
+    "goal_attainment": GOAL_ATTAINMENT,
+    "indicator_yearly": INDICATOR_YEARLY,
+    "indicator_quarterly": INDICATOR_QUARTERLY,
+    "indicator_breakdown": INDICATOR_BREAKDOWN,
+    "indicators": INDICATORS,
+    "goals": GOALS,
+}

@@ -1,0 +1,196 @@
+"""The warehouse: DuckDB or PostgreSQL behind one SQLAlchemy engine.
+
+Every write goes through a SQLAlchemy transaction. Bulk rows take the driver's fast path
+inside that same transaction (DuckDB: an Arrow scan; PostgreSQL: COPY), because executemany
+of a million rows costs minutes on both.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+SCHEMAS = ("staging", "quarantine", "meta", "marts")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: Any  # a SQLAlchemy type class or instance
+    description: str = ""
+
+
+def sql_type_for(series: pd.Series) -> Any:
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return sa.Boolean
+    if pd.api.types.is_integer_dtype(dtype):
+        return sa.BigInteger
+    if pd.api.types.is_float_dtype(dtype):
+        return sa.Float
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return sa.DateTime
+    non_null = series.dropna()
+    if len(non_null) and isinstance(non_null.iloc[0], datetime):
+        return sa.DateTime
+    if len(non_null) and isinstance(non_null.iloc[0], date):
+        return sa.Date
+    return sa.Text
+
+
+def columns_from_frame(df: pd.DataFrame) -> list[Column]:
+    return [Column(c, sql_type_for(df[c])) for c in df.columns]
+
+
+class Warehouse:
+    def __init__(self, url: str):
+        self.url = url
+        self.engine: Engine = _create_engine(url)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def transaction(self):
+        with self.engine.begin() as conn:
+            yield conn
+
+    def ensure_schemas(self, conn: Connection) -> None:
+        for schema in SCHEMAS:
+            conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
+
+    def ensure_table(self, conn: Connection, schema: str, name: str, columns: Iterable[Column]) -> sa.Table:
+        """Create the table, or add the columns it lacks (tables change only by adding)."""
+        columns = list(columns)
+        table = sa.Table(name, sa.MetaData(), *[sa.Column(c.name, _instance(c.type), comment=c.description or None)
+                                              for c in columns], schema=schema)
+        inspector = sa.inspect(conn)
+        if not inspector.has_table(name, schema=schema):
+            table.create(conn)
+        else:
+            have = {c["name"] for c in inspector.get_columns(name, schema=schema)}
+            for c in columns:
+                if c.name not in have:
+                    coltype = _instance(c.type).compile(dialect=conn.dialect)
+                    conn.execute(sa.text(f'ALTER TABLE {schema}.{name} ADD COLUMN "{c.name}" {coltype}'))
+        return table
+
+    def replace_rows(self, conn: Connection, table: sa.Table, df: pd.DataFrame,
+                     where: Mapping[str, Any] | None = None) -> None:
+        """Delete the table's rows (or those matching `where`) and insert `df`, in `conn`'s transaction."""
+        delete = table.delete()
+        for col, value in (where or {}).items():
+            delete = delete.where(table.c[col] == value)
+        conn.execute(delete)
+        self.insert_frame(conn, table, df)
+
+    def insert_frame(self, conn: Connection, table: sa.Table, df: pd.DataFrame) -> None:
+        if df.empty:
+            return
+        cols = [c.name for c in table.columns if c.name in df.columns]
+        df = df[cols]
+        if self.dialect == "duckdb":
+            _duckdb_insert(conn, table, df, cols)
+        elif self.dialect == "postgresql":
+            _postgres_copy(conn, table, df, cols)
+        else:
+            conn.execute(table.insert(), _records(df))
+
+    def read_sql(self, sql: str, **params: Any) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            result = conn.execute(sa.text(sql), params)
+            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+    def has_table(self, schema: str, name: str) -> bool:
+        with self.engine.connect() as conn:
+            return sa.inspect(conn).has_table(name, schema=schema)
+
+    def read_table(self, schema: str, name: str) -> pd.DataFrame:
+        return self.read_sql(f"SELECT * FROM {schema}.{name}")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _create_engine(url: str) -> Engine:
+    if url.startswith("duckdb:///"):
+        from pathlib import Path
+
+        path = url.removeprefix("duckdb:///")
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return sa.create_engine(url)
+
+
+def _instance(t: Any) -> Any:
+    return t() if isinstance(t, type) else t
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    return [dict(zip(df.columns, row)) for row in _python_rows(df)]
+
+
+def _python_rows(df: pd.DataFrame) -> Iterable[tuple]:
+    """Rows as plain Python values: NaN/NaT/NA become None, Timestamps become datetimes."""
+    converted = []
+    for col in df.columns:
+        s = df[col]
+        if pd.api.types.is_datetime64_any_dtype(s.dtype):
+            values = [None if pd.isna(v) else v.to_pydatetime() for v in s]
+        elif pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_integer_dtype(s.dtype):
+            values = [None if pd.isna(v) else (bool(v) if pd.api.types.is_bool_dtype(s.dtype) else int(v))
+                      for v in s.astype(object)]
+        else:
+            values = [_plain(v) for v in s.astype(object)]
+        converted.append(values)
+    return zip(*converted)
+
+
+def _plain(v: Any) -> Any:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if isinstance(v, pd.Timestamp):
+        return v.to_pydatetime()
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+        return v.item()
+    return v
+
+
+def _duckdb_insert(conn: Connection, table: sa.Table, df: pd.DataFrame, cols: list[str]) -> None:
+    raw = conn.connection.driver_connection
+    view = f"_nsk_insert_{table.name}"
+    frame = df.copy()
+    for col in cols:
+        # DuckDB's pandas scan can't type an all-None object column; Arrow-friendly types
+        # keep dates and nullable ints exact.
+        if frame[col].dtype == object:
+            frame[col] = frame[col].map(_plain).astype(object)
+    raw.register(view, frame)
+    try:
+        quoted = ", ".join(f'"{c}"' for c in cols)
+        casts = ", ".join(f'CAST("{c}" AS {_instance(table.c[c].type).compile(dialect=conn.dialect)})' for c in cols)
+        conn.execute(sa.text(f"INSERT INTO {table.schema}.{table.name} ({quoted}) SELECT {casts} FROM {view}"))
+    finally:
+        raw.unregister(view)
+
+
+def _postgres_copy(conn: Connection, table: sa.Table, df: pd.DataFrame, cols: list[str]) -> None:
+    quoted = ", ".join(f'"{c}"' for c in cols)
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        with cursor.copy(f"COPY {table.schema}.{table.name} ({quoted}) FROM STDIN") as copy:
+            for row in _python_rows(df):
+                copy.write_row(row)
+    finally:
+        cursor.close()

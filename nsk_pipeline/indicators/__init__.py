@@ -1,0 +1,1 @@
+"""Yearly, quarterly and breakdown indicators computed from the staged sources."""

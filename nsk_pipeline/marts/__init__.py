@@ -1,0 +1,1 @@
+"""Publication of the marts: every mart changes in one transaction."""

@@ -1,0 +1,54 @@
+"""The marts: built together and published in one transaction."""
+
+
+import dagster as dg
+
+from nsk_pipeline.core import tables
+from nsk_pipeline.core.resources import NskResource
+from nsk_pipeline.goals.registry import load_registry
+from nsk_pipeline.marts.build import build_marts, publish, read_current
+from nsk_pipeline.sources.assets import staging_key
+from nsk_pipeline.sources.specs import SOURCES
+
+GRAINS = {
+    "indicator_yearly": ("indicators", "One row per indicator and year."),
+    "indicator_quarterly": ("indicators", "One row per indicator, year and quarter (year to date)."),
+    "indicator_breakdown": ("indicators", "One row per indicator, year, dimension and category; counsellor-log "
+                                          "cells of 1-4 are suppressed."),
+    "indicators": ("indicators", "One row per indicator: the indicator registry."),
+    "goals": ("goals", "One row per goal: the goal registry as loaded."),
+    "goal_attainment": ("goals", "One row per goal and evaluation year: status, actual against target, forecast."),
+}
+
+
+def mart_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["marts", name])
+
+
+def _column_schema(name: str) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(c.name, getattr(c.type, "__visit_name__", "text"),
+                                                  description=c.description) for c in tables.MARTS[name]])
+
+
+MART_SPECS = [
+    dg.AssetSpec(mart_key(name), group_name=group, description=grain,
+                 deps=[staging_key(s) for s in SOURCES], kinds={"pandas", "sql"},
+                 owners=["team:data-engineering"],
+                 metadata={"dagster/column_schema": _column_schema(name), "grain": grain})
+    for name, (group, grain) in GRAINS.items()
+]
+
+
+@dg.multi_asset(specs=MART_SPECS, name="marts", can_subset=False)
+def marts(context: dg.AssetExecutionContext, nsk: NskResource):
+    """Compute every mart from the staged sources and publish them together."""
+    registry = load_registry(nsk.goals_path)
+    current, file_loads = read_current(nsk.warehouse)
+    built = build_marts(current, file_loads, registry, nsk.as_of_date)
+    publish(nsk.warehouse, built)
+    status_counts = built["goal_attainment"]["status"].value_counts().to_dict()
+    for name in GRAINS:
+        yield dg.MaterializeResult(asset_key=mart_key(name), metadata={
+            "dagster/row_count": len(built[name]), "as_of": nsk.as_of,
+            **({"status_counts": {k: int(v) for k, v in status_counts.items()}} if name == "goal_attainment" else {}),
+        })

@@ -1,0 +1,79 @@
+"""Build every mart from the staged tables: plain functions, no Dagster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+import pandas as pd
+
+from nsk_pipeline.core import tables
+from nsk_pipeline.core.warehouse import Warehouse
+from nsk_pipeline.goals.attainment import goal_attainment
+from nsk_pipeline.goals.registry import Registry
+from nsk_pipeline.indicators.disclosure import suppress
+from nsk_pipeline.indicators.engine import (
+    PandasIndicatorEngine,
+    indicator_breakdown,
+    indicator_quarterly,
+    indicator_yearly,
+    report_years,
+    source_facts,
+)
+from nsk_pipeline.indicators.registry import INDICATORS
+from nsk_pipeline.sources.checks import typed_staging
+from nsk_pipeline.sources.specs import SOURCES
+
+INDICATOR_SOURCES = [s for s in SOURCES if s != "milepaele"]
+
+
+@dataclass
+class Marts:
+    frames: dict[str, pd.DataFrame]
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return self.frames[name]
+
+
+def read_current(wh: Warehouse) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """The current version of every staged record, and the file loads."""
+    current = {}
+    for name, spec in SOURCES.items():
+        if wh.has_table("staging", name):
+            df = typed_staging(spec, wh.read_sql(f"SELECT * FROM staging.{name} WHERE er_gaeldende"))
+        else:
+            df = typed_staging(spec, pd.DataFrame())
+        current[name] = df
+    loads = wh.read_table("meta", "file_loads") if wh.has_table("meta", "file_loads") else pd.DataFrame(
+        columns=[c.name for c in tables.FILE_LOADS])
+    return current, loads
+
+
+def build_marts(current: dict[str, pd.DataFrame], file_loads: pd.DataFrame, registry: Registry,
+                as_of: date, computed_at: datetime | None = None) -> Marts:
+    computed_at = computed_at or datetime.now(timezone.utc).replace(tzinfo=None)
+    facts = {s: source_facts(s, file_loads, current[s]) for s in INDICATOR_SOURCES}
+    engine = PandasIndicatorEngine({s: current[s] for s in INDICATOR_SOURCES}, facts, as_of)
+    years = report_years(facts, as_of)
+    milestones = current["milepaele"][["maal_id", "aar", "opfyldt", "bemaerkning"]]
+    _, goals = registry.to_frames()
+    indicators = pd.DataFrame([{"indicator_id": i.id, "name": i.name, "definition": i.definition, "unit": i.unit,
+                                "source": i.source, "aggregation": i.aggregation, "polarity": i.polarity}
+                               for i in INDICATORS.values()])
+    return Marts({
+        "indicator_yearly": indicator_yearly(engine, years),
+        "indicator_quarterly": indicator_quarterly(engine, years),
+        "indicator_breakdown": suppress(indicator_breakdown(engine, years)),
+        "indicators": indicators,
+        "goals": goals,
+        "goal_attainment": goal_attainment(registry, engine, milestones, as_of, computed_at),
+    })
+
+
+def publish(wh: Warehouse, marts: Marts) -> None:
+    """Replace every mart in one transaction: readers see the old marts or the new, never a mix."""
+    with wh.transaction() as conn:
+        wh.ensure_schemas(conn)
+        for name, columns in tables.MARTS.items():
+            table = wh.ensure_table(conn, "marts", name, columns)
+            wh.replace_rows(conn, table, marts[name])

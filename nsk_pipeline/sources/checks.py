@@ -1,0 +1,91 @@
+"""Asset checks on the staged sources: reconciliation, the pandera rules, rejected files."""
+
+
+import dagster as dg
+import pandas as pd
+
+from nsk_pipeline.core.resources import NskResource
+from nsk_pipeline.sources.assets import staging_key
+from nsk_pipeline.sources.ingest import staged_columns
+from nsk_pipeline.sources.schemas import MODELS, failures_by_row
+from nsk_pipeline.sources.specs import SOURCES, SourceSpec
+
+
+def reconcile(file_loads: pd.DataFrame, staged_rows: int, quarantined_rows: int) -> list[str]:
+    """Rows read = staged + quarantined, per file and for the source as a whole."""
+    problems = []
+    for row in file_loads.itertuples():
+        if row.rows_read != row.rows_staged + row.rows_quarantined:
+            problems.append(f"{row.file_name}: read {row.rows_read} ≠ staged {row.rows_staged} + "
+                            f"quarantined {row.rows_quarantined}")
+    if int(file_loads["rows_staged"].sum()) != staged_rows:
+        problems.append(f"staging table holds {staged_rows} rows, file loads say {int(file_loads['rows_staged'].sum())}")
+    if int(file_loads["rows_quarantined"].sum()) != quarantined_rows:
+        problems.append(f"quarantine holds {quarantined_rows} rows, file loads say "
+                        f"{int(file_loads['rows_quarantined'].sum())}")
+    return problems
+
+
+def typed_staging(spec: SourceSpec, df: pd.DataFrame) -> pd.DataFrame:
+    """Staged rows as read back from the warehouse, in the dtypes the pandera model states."""
+    df = df.reindex(columns=staged_columns(spec)).copy()
+    for c in spec.columns:
+        if c.name not in df:
+            continue
+        if c.kind == "date":
+            df[c.name] = pd.to_datetime(df[c.name])
+        elif c.kind in ("count", "year"):
+            df[c.name] = pd.to_numeric(df[c.name]).astype("Int64")
+        else:
+            df[c.name] = df[c.name].astype(object).where(df[c.name].notna(), None)
+    df["export_date"] = pd.to_datetime(df["export_date"])
+    for c in ("borger_pseudonym", "koen", "aldersgruppe"):
+        if c in df:
+            df[c] = df[c].astype(object).where(df[c].notna(), None)
+    return df
+
+
+def build_staging_checks(spec: SourceSpec) -> list[dg.AssetChecksDefinition]:
+    key = staging_key(spec.name)
+
+    @dg.asset_check(asset=key, name="rows_reconcile", blocking=True,
+                    description="Every row read is staged or quarantined: rows read = staged + quarantined, per file.")
+    def rows_reconcile(nsk: NskResource) -> dg.AssetCheckResult:
+        wh = nsk.warehouse
+        loads = wh.read_sql("SELECT * FROM meta.file_loads WHERE source = :s", s=spec.name)
+        staged = int(wh.read_sql(f"SELECT count(*) AS n FROM staging.{spec.name}")["n"].iloc[0])
+        quarantined = int(wh.read_sql("SELECT count(*) AS n FROM quarantine.rejected_rows WHERE source = :s",
+                                      s=spec.name)["n"].iloc[0])
+        problems = reconcile(loads, staged, quarantined)
+        return dg.AssetCheckResult(passed=not problems, metadata={
+            "rows_read": int(loads["rows_read"].sum()), "rows_staged": staged,
+            "rows_quarantined": quarantined, "problems": "\n".join(problems) or "none"})
+
+    @dg.asset_check(asset=key, name="pandera_rules", blocking=True,
+                    description=f"The staged rows satisfy the pandera model {MODELS[spec.name].__name__}.")
+    def pandera_rules(nsk: NskResource) -> dg.AssetCheckResult:
+        staged = typed_staging(spec, nsk.warehouse.read_table("staging", spec.name))
+        failures = failures_by_row(MODELS[spec.name].to_schema(), staged)
+        by_rule: dict[str, int] = {}
+        for problems in failures.values():
+            for _, reason in problems:
+                by_rule[reason] = by_rule.get(reason, 0) + 1
+        sample = [f"{staged.at[i, 'source_file']} row {staged.at[i, 'source_row']}" for i in list(failures)[:5]]
+        return dg.AssetCheckResult(passed=not failures, metadata={
+            "rows_checked": len(staged), "rows_failing": len(failures), "failures_by_rule": by_rule,
+            "sample_rows": ", ".join(sample) or "none"})
+
+    @dg.asset_check(asset=key, name="files_accepted", blocking=False,
+                    description="Every delivered export could be read (a rejected file is reported, not fatal).")
+    def files_accepted(nsk: NskResource) -> dg.AssetCheckResult:
+        loads = nsk.warehouse.read_sql("SELECT file_name, reason FROM meta.file_loads "
+                                       "WHERE source = :s AND status = 'rejected'", s=spec.name)
+        return dg.AssetCheckResult(
+            passed=loads.empty, severity=dg.AssetCheckSeverity.WARN,
+            metadata={"files_rejected": len(loads),
+                      "rejected": "\n".join(f"{r.file_name}: {r.reason}" for r in loads.itertuples()) or "none"})
+
+    return [rows_reconcile, pandera_rules, files_accepted]
+
+
+staging_checks = [check for spec in SOURCES.values() for check in build_staging_checks(spec)]

@@ -1,0 +1,312 @@
+"""From a source's folder of exports to staged rows, quarantined rows and file loads.
+
+Plain functions on DataFrames; the Dagster assets only call `ingest_source`.
+Every row read ends up staged or quarantined; every file gets a file-load record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Collection
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from nsk_pipeline.sources import parsing
+from nsk_pipeline.sources.readers import FileRejected, export_date_from_name, is_data_file, read_table
+from nsk_pipeline.sources.schemas import failures_by_row, schema_for
+from nsk_pipeline.sources.specs import SourceSpec
+
+log = logging.getLogger(__name__)
+
+MASK = "***"
+META_COLUMNS = ["export_date", "source_file", "source_row", "er_gaeldende"]
+QUARANTINE_COLUMNS = ["source", "file_name", "export_date", "row_number", "record_key", "reasons", "row_data"]
+FILE_LOAD_COLUMNS = ["source", "file_name", "export_date", "sha256", "status", "reason", "encoding", "separator",
+                     "rows_read", "rows_staged", "rows_quarantined", "extra_columns"]
+
+
+@dataclass
+class FileLoad:
+    source: str
+    file_name: str
+    export_date: date | None = None
+    sha256: str | None = None
+    status: str = "loaded"  # loaded | rejected | ignored | after_as_of | duplicate
+    reason: str | None = None
+    encoding: str | None = None
+    separator: str | None = None
+    rows_read: int = 0
+    rows_staged: int = 0
+    rows_quarantined: int = 0
+    extra_columns: str | None = None
+
+
+@dataclass
+class SourceResult:
+    source: str
+    staged: pd.DataFrame
+    quarantine: pd.DataFrame
+    file_loads: pd.DataFrame
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def current(self) -> pd.DataFrame:
+        return self.staged[self.staged["er_gaeldende"]]
+
+
+@dataclass
+class _ParsedFile:
+    load: FileLoad
+    typed: pd.DataFrame  # valid and invalid rows, typed; index = position in file
+    raw: pd.DataFrame
+    reasons: dict[int, list[str]]
+
+
+def staged_columns(spec: SourceSpec) -> list[str]:
+    cols = []
+    for c in spec.columns:
+        if c.kind == "cpr":
+            cols += ["borger_pseudonym", "koen", "aldersgruppe"]
+        else:
+            cols.append(c.name)
+    return cols + META_COLUMNS
+
+
+def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: bytes | None = None,
+                  known_actors: Collection[str] | None = None,
+                  milestone_goals: Collection[str] | None = None) -> SourceResult:
+    messages: list[str] = []
+    parsed: list[_ParsedFile] = []
+    loads: list[FileLoad] = []
+    seen: dict[tuple[str, date], str] = {}
+    files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    if not files:
+        messages.append(f"{spec.name}: no files delivered in {folder}")
+    schema = schema_for(spec, known_actors, milestone_goals)
+    for path in files:
+        load = FileLoad(spec.name, path.name)
+        loads.append(load)
+        if not is_data_file(path):
+            load.status, load.reason = "ignored", "not a .csv or .xlsx export"
+            messages.append(f"{spec.name}/{path.name}: ignored (not a .csv or .xlsx export)")
+            continue
+        try:
+            load.export_date = export_date_from_name(path.name)
+        except FileRejected as e:
+            _reject(load, str(e), messages)
+            continue
+        if load.export_date > as_of:
+            load.status, load.reason = "after_as_of", f"export date after the as-of date {as_of.isoformat()}"
+            continue
+        content = path.read_bytes()
+        load.sha256 = hashlib.sha256(content).hexdigest()
+        if (load.sha256, load.export_date) in seen:
+            load.status = "duplicate"
+            load.reason = f"same content and export date as {seen[(load.sha256, load.export_date)]}"
+            messages.append(f"{spec.name}/{path.name}: {load.reason}; counted once")
+            continue
+        seen[(load.sha256, load.export_date)] = path.name
+        try:
+            table = read_table(path, expected_columns=spec.column_names)
+        except FileRejected as e:
+            _reject(load, str(e), messages)
+            continue
+        load.encoding, load.separator = table.encoding, table.separator
+        missing = [c for c in spec.required_columns if c not in table.frame.columns]
+        if missing:
+            _reject(load, "missing required column" + ("s " if len(missing) > 1 else " ")
+                    + ", ".join(repr(c) for c in missing), messages)
+            continue
+        extra = [c for c in table.frame.columns if c not in spec.column_names]
+        if extra:
+            load.extra_columns = ", ".join(extra)
+            messages.append(f"{spec.name}/{path.name}: extra columns ignored: {load.extra_columns}")
+        raw = table.frame.reindex(columns=spec.column_names)
+        raw.index = pd.Index(table.row_numbers, name="row_number")
+        load.rows_read = len(raw)
+        typed, reasons = _parse(spec, raw, load.export_date, pseudonym_key)
+        for index, problems in failures_by_row(schema, typed).items():
+            have = {r.split(":", 1)[0] for r in reasons.get(index, [])}
+            for col, reason in problems:
+                if col not in have:  # a format error already explains this column
+                    reasons.setdefault(index, []).append(reason)
+        typed["source_file"] = path.name
+        typed["source_row"] = typed.index.astype("int64")
+        parsed.append(_ParsedFile(load, typed, raw, reasons))
+    staged, quarantine = _resolve_versions(spec, parsed)
+    for pf in parsed:
+        pf.load.rows_staged = int((staged["source_file"] == pf.load.file_name).sum()) if len(staged) else 0
+        pf.load.rows_quarantined = int((quarantine["file_name"] == pf.load.file_name).sum()) if len(quarantine) else 0
+    file_loads = pd.DataFrame([asdict(x) for x in loads], columns=FILE_LOAD_COLUMNS)
+    return SourceResult(spec.name, staged, quarantine, file_loads, messages)
+
+
+def _reject(load: FileLoad, reason: str, messages: list[str]) -> None:
+    load.status, load.reason = "rejected", reason
+    messages.append(f"{load.source}/{load.file_name}: rejected: {reason}")
+
+
+def _parse(spec: SourceSpec, raw: pd.DataFrame, export_date: date, key: bytes | None
+           ) -> tuple[pd.DataFrame, dict[int, list[str]]]:
+    typed = pd.DataFrame(index=raw.index)
+    errors: dict[str, pd.Series] = {}
+    for col in spec.columns:
+        s = raw[col.name]
+        if col.kind == "date":
+            values, err = parsing.parse_dates(s, not_after=export_date, required=col.required)
+            typed[col.name] = pd.to_datetime(values, errors="coerce")
+        elif col.kind == "count":
+            values, err = parsing.parse_counts(s)
+            typed[col.name] = values.astype("Int64")
+        elif col.kind == "code":
+            values, err = parsing.parse_codes(s, col.codes, required=col.required, default=col.default)
+            typed[col.name] = values
+        elif col.kind == "code_list":
+            values, err = parsing.parse_code_list(s, col.codes)
+            typed[col.name] = values
+        elif col.kind == "year":
+            values, err = parsing.parse_year(s, required=col.required)
+            typed[col.name] = values.astype("Int64")
+        elif col.kind == "cpr":
+            continue  # below, once `oprettet` is typed
+        else:
+            values, err = parsing.parse_text(s, required=col.required)
+            typed[col.name] = values
+        errors[col.name] = err
+    if spec.sensitive:
+        from nsk_pipeline.sources.cpr import derive
+
+        if key is None:
+            from nsk_pipeline.core.settings import SettingsError
+
+            raise SettingsError("NSK_PSEUDONYM_KEY is not set: the counsellors' log cannot be pseudonymised")
+        derived = derive(raw["cpr"], typed["oprettet"], key)
+        derived.index = raw.index
+        for c in ("borger_pseudonym", "koen", "aldersgruppe"):
+            typed[c] = derived[c]
+        errors["cpr"] = derived["cpr_error"].where(
+            ~derived["foedt_efter_oprettet"].fillna(False).astype(bool), "birth date after oprettet")
+    typed["export_date"] = pd.Timestamp(export_date)
+    reasons: dict[int, list[str]] = {}
+    for col, err in errors.items():
+        for index, message in err.dropna().items():
+            reasons.setdefault(index, []).append(f"{col}: {message}")
+    for col in spec.columns:
+        if col.kind in ("text", "name_key") and col.name in typed:
+            typed[col.name] = typed[col.name].astype(object)
+    return typed, reasons
+
+
+def _record_key(spec: SourceSpec, typed: pd.DataFrame) -> pd.Series:
+    parts = []
+    for k in spec.key:
+        s = typed[k]
+        if spec.column(k).kind == "year":
+            parts.append(s.astype("string"))
+        else:
+            parts.append(parsing.normalise_key(s.astype(object)).astype("string"))
+    key = parts[0]
+    for p in parts[1:]:
+        key = key + " | " + p
+    return key
+
+
+def _signature(spec: SourceSpec, typed: pd.DataFrame) -> pd.Series:
+    """Typed, normalised content of a row, to tell identical versions from conflicting ones."""
+    cols = [c for c in staged_columns(spec) if c not in META_COLUMNS]
+    frame = typed[cols].copy()
+    for c in spec.columns:
+        if c.kind == "name_key":
+            frame[c.name] = parsing.normalise_key(frame[c.name].astype(object))
+    return pd.util.hash_pandas_object(frame.astype("string").fillna("\x00"), index=False)
+
+
+def _resolve_versions(spec: SourceSpec, parsed: list[_ParsedFile]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Latest export wins; same-date conflicts are quarantined; older valid versions step in."""
+    cols = staged_columns(spec)
+    valid_parts, bad_parts = [], []
+    for pf in parsed:
+        bad_index = [i for i in pf.typed.index if pf.reasons.get(i)]
+        typed = pf.typed
+        bad = typed.loc[bad_index].copy()
+        bad["_reasons"] = [list(pf.reasons[i]) for i in bad_index]
+        bad["_raw"] = [pf.raw.loc[i] for i in bad_index]
+        bad_parts.append(bad)
+        valid_parts.append(typed.drop(index=bad_index))
+    if not parsed:
+        return pd.DataFrame(columns=cols), pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    valid = pd.concat(valid_parts, ignore_index=True) if valid_parts else pd.DataFrame(columns=cols)
+    bad = pd.concat(bad_parts, ignore_index=True)
+    raw_by_file = {pf.load.file_name: pf.raw for pf in parsed}
+
+    valid["_key"] = _record_key(spec, valid) if len(valid) else pd.Series(dtype="string")
+    valid["_sig"] = _signature(spec, valid) if len(valid) else pd.Series(dtype="uint64")
+    valid["er_gaeldende"] = False
+    conflicted = pd.Series(False, index=valid.index)
+    conflict_reason: dict[int, str] = {}
+    pending = valid
+    while len(pending):
+        latest = pending.groupby("_key")["export_date"].transform("max")
+        at_latest = pending[pending["export_date"] == latest]
+        sig_count = at_latest.groupby("_key")["_sig"].transform("nunique")
+        winners = at_latest[sig_count == 1].drop_duplicates("_key")
+        valid.loc[winners.index, "er_gaeldende"] = True
+        clash = at_latest[sig_count > 1]
+        for key, group in clash.groupby("_key"):
+            where = ", ".join(f"{f} row {r}" for f, r in zip(group["source_file"], group["source_row"]))
+            for i in group.index:
+                conflict_reason[i] = (f"conflict: key {key} has different values in versions with the same export "
+                                      f"date {group['export_date'].iloc[0].date().isoformat()} ({where})")
+        conflicted.loc[clash.index] = True
+        # Keys whose newest versions conflict fall back to their older valid versions.
+        pending = pending[pending["_key"].isin(clash["_key"]) & (pending["export_date"] < latest)]
+    current = valid[valid["er_gaeldende"]].set_index("_key")
+    for i, reason in conflict_reason.items():
+        key = valid.at[i, "_key"]
+        conflict_reason[i] = reason + "; " + _still_counts(current, key)
+    moved = valid[conflicted].copy()
+    moved["_reasons"] = [[conflict_reason[i]] for i in moved.index]
+    moved["_raw"] = [raw_by_file[f].loc[r] for f, r in zip(moved["source_file"], moved["source_row"])]
+    staged = valid[~conflicted]
+    if len(bad):
+        bad["_key"] = _record_key(spec, bad)
+        bad["_reasons"] = [reasons + ([_still_counts(current, k)] if isinstance(k, str) and k in current.index else [])
+                           for reasons, k in zip(bad["_reasons"], bad["_key"])]
+    quarantine = _quarantine_frame(spec, pd.concat([bad, moved], ignore_index=True))
+    return staged[cols].reset_index(drop=True), quarantine
+
+
+def _still_counts(current: pd.DataFrame, key: str) -> str:
+    if key in current.index:
+        row = current.loc[key]
+        return (f"the version still counting is {row['source_file']} row {row['source_row']} "
+                f"(export date {row['export_date'].date().isoformat()})")
+    return "no valid version of this key counts"
+
+
+def _quarantine_frame(spec: SourceSpec, rows: pd.DataFrame) -> pd.DataFrame:
+    if rows.empty:
+        return pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    out = pd.DataFrame({
+        "source": spec.name,
+        "file_name": rows["source_file"],
+        "export_date": rows["export_date"].dt.date,
+        "row_number": rows["source_row"].astype("int64"),
+        "record_key": rows["_key"].astype(object).where(rows["_key"].notna(), None),
+        "reasons": ["; ".join(r) for r in rows["_reasons"]],
+        "row_data": [_masked_json(spec, raw) for raw in rows["_raw"]],
+    })
+    return out.sort_values(["file_name", "row_number"]).reset_index(drop=True)
+
+
+def _masked_json(spec: SourceSpec, raw: pd.Series) -> str:
+    row = {k: (None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)) for k, v in raw.items()}
+    for col in spec.sensitive:
+        if row.get(col):
+            row[col] = MASK
+    return json.dumps(row, ensure_ascii=False)
