@@ -1,0 +1,188 @@
+"""The indicator rules of goals-and-marts.md, on small hand-made tables."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from nsk_pipeline.indicators.engine import (
+    PandasIndicatorEngine,
+    SourceFacts,
+    indicator_quarterly,
+    indicator_yearly,
+    report_years,
+    source_facts,
+)
+
+
+def school(**kw) -> dict:
+    row = dict(forloeb_id="F", dato="2024-03-01", skole="A Skole", skoletype="folkeskole", klasse="5.a",
+               udbyder="BV", aktivitet="elevundervisning", tema="nsk", antal_elever=20, antal_fagpersoner=0,
+               antal_foraeldre=0, pilot="nej", status="gennemfoert")
+    row.update(kw)
+    return row
+
+
+def frame(rows: list[dict], date_cols=("dato",)) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    for c in date_cols:
+        if c in df:
+            df[c] = pd.to_datetime(df[c])
+    return df
+
+
+def engine(as_of=date(2026, 3, 1), years=(2024, 2025), latest=date(2026, 1, 15), **sources) -> PandasIndicatorEngine:
+    empty = {"skoleforloeb": frame([school()]).iloc[0:0], "vejlederlog": pd.DataFrame(
+        columns=["type", "risikoniveau", "temaer", "borger_pseudonym", "oprettet", "status"]),
+        "rettighedskurser": pd.DataFrame(columns=["dato", "sted_type", "deltagere", "status"]),
+        "omraade_aktiviteter": pd.DataFrame(columns=["dato", "type", "deltagere", "aktoerer", "maalgruppe", "status"]),
+        "omraade_aktoerer": pd.DataFrame(columns=["aktoer_id", "tilsluttet", "udtraadt", "sektor"])}
+    current = {**empty, **sources}
+    facts = {s: SourceFacts(frozenset(years), latest) for s in current}
+    return PandasIndicatorEngine(current, facts, as_of)
+
+
+Y2024 = (date(2024, 1, 1), date(2024, 12, 31))
+
+
+def test_class_counts_once_per_year_at_its_largest_size():
+    rows = [school(forloeb_id="1", antal_elever=20), school(forloeb_id="2", antal_elever=24, dato="2024-05-01"),
+            school(forloeb_id="3", skole="a  skole", klasse="5.A", antal_elever=22),  # same class, other spelling
+            school(forloeb_id="4", klasse="6.b", antal_elever=18)]
+    assert engine(skoleforloeb=frame(rows)).value("elever_nsk", *Y2024).value == 24 + 18
+
+
+def test_pupil_session_without_class_counts_as_its_own_class():
+    rows = [school(forloeb_id="1", klasse=None, antal_elever=10), school(forloeb_id="2", klasse=None, antal_elever=12)]
+    assert engine(skoleforloeb=frame(rows)).value("elever_nsk", *Y2024).value == 22
+
+
+def test_a_class_counts_once_in_each_year():
+    rows = [school(forloeb_id="1", antal_elever=20), school(forloeb_id="2", dato="2025-02-01", antal_elever=21)]
+    e = engine(skoleforloeb=frame(rows))
+    assert e.value("elever_nsk", date(2024, 1, 1), date(2025, 12, 31)).value == 41  # sum: a flow over years
+
+
+def test_rights_workshops_are_apart_from_nsk_teaching():
+    rows = [school(forloeb_id="1", tema="rettigheder", antal_elever=30), school(forloeb_id="2", antal_elever=20)]
+    e = engine(skoleforloeb=frame(rows))
+    assert e.value("elever_nsk", *Y2024).value == 20
+    assert e.value("elever_rettigheder", *Y2024).value == 30
+
+
+def test_cancelled_rows_never_count():
+    rows = [school(forloeb_id="1", antal_elever=20, status="aflyst"), school(forloeb_id="2", klasse="7.c", antal_elever=5)]
+    assert engine(skoleforloeb=frame(rows)).value("elever_nsk", *Y2024).value == 5
+
+
+def test_pilot_school_is_recomputed_over_the_whole_period():
+    rows = [school(forloeb_id="1", pilot="ja", aktivitet="elevundervisning"),
+            school(forloeb_id="2", pilot="ja", aktivitet="fagpersonsoplaeg", dato="2025-03-01"),
+            school(forloeb_id="3", pilot="ja", aktivitet="foraeldredialog", dato="2025-04-01")]
+    e = engine(skoleforloeb=frame(rows))
+    assert e.value("pilotskoler_sammenhaengende", *Y2024).value == 0
+    assert e.value("pilotskoler_sammenhaengende", date(2025, 1, 1), date(2025, 12, 31)).value == 0
+    assert e.value("pilotskoler_sammenhaengende", date(2024, 1, 1), date(2025, 12, 31)).value == 1
+
+
+def test_distinct_counts_a_free_school_once_over_the_period():
+    rows = [school(forloeb_id="1", skoletype="friskole", skole="Fri"), school(forloeb_id="2", skoletype="friskole",
+                                                                             skole="fri", dato="2025-01-05")]
+    e = engine(skoleforloeb=frame(rows))
+    assert e.value("friskoler_naaet", date(2024, 1, 1), date(2025, 12, 31)).value == 1
+    assert e.value("friskoler_naaet", *Y2024).value == 1
+
+
+def test_no_data_is_not_zero():
+    rows = [school(forloeb_id="1", aktivitet="fagpersonsoplaeg", antal_fagpersoner=0)]
+    e = engine(skoleforloeb=frame(rows), years=(2024,))
+    assert e.value("fagpersoner_opkvalificeret", *Y2024).value == 0  # reports, nothing matches
+    assert e.value("fagpersoner_opkvalificeret", date(2023, 1, 1), date(2023, 12, 31)).value is None
+
+
+def test_a_gap_between_deliveries_is_a_gap_not_zeros():
+    e = engine(skoleforloeb=frame([school()]), years=(2022, 2024))
+    yearly = indicator_yearly(e, [2022, 2023, 2024])
+    values = yearly[yearly["indicator_id"] == "elever_nsk"].set_index("year")["value"]
+    assert values[2022] == 0 and pd.isna(values[2023]) and values[2024] == 20
+
+
+def test_stock_is_taken_at_the_period_end_or_the_as_of_date():
+    actors = frame([dict(aktoer_id="a", tilsluttet="2024-02-01", udtraadt=None, sektor="skole"),
+                    dict(aktoer_id="b", tilsluttet="2024-06-01", udtraadt="2025-03-01", sektor="andet"),
+                    dict(aktoer_id="c", tilsluttet="2025-09-01", udtraadt=None, sektor="andet")],
+                   date_cols=("tilsluttet", "udtraadt"))
+    e = engine(as_of=date(2025, 6, 30), omraade_aktoerer=actors)
+    assert e.value("aktoerer_i_netvaerk", *Y2024).value == 2
+    # 2025 is open: the stock at the as-of date, when b has left and c has not yet joined.
+    assert e.value("aktoerer_i_netvaerk", date(2025, 1, 1), date(2025, 12, 31)).value == 1
+    assert e.value("aktoerer_i_netvaerk", date(2024, 1, 1), date(2024, 5, 31)).value == 1
+
+
+def test_leaving_on_the_date_itself_is_out():
+    actors = frame([dict(aktoer_id="a", tilsluttet="2024-02-01", udtraadt="2024-12-31", sektor="skole")],
+                   date_cols=("tilsluttet", "udtraadt"))
+    assert engine(omraade_aktoerer=actors).value("aktoerer_i_netvaerk", *Y2024).value == 0
+
+
+def log_rows(n_cases: int, n_labour: int, year=2024) -> pd.DataFrame:
+    rows = [dict(type="borgersag", risikoniveau="lav", temaer="arbejdsmarked|vold" if i < n_labour else "andet",
+                 borger_pseudonym=f"p{i % 3}", oprettet=f"{year}-03-01", status="aktiv") for i in range(n_cases)]
+    columns = ["type", "risikoniveau", "temaer", "borger_pseudonym", "oprettet", "status"]
+    return frame(rows, date_cols=("oprettet",)).reindex(columns=columns)
+
+
+def test_ratio_is_pooled_over_the_period_not_a_mean_of_years():
+    log = pd.concat([log_rows(10, 1, 2024), log_rows(30, 27, 2025)], ignore_index=True)
+    v = engine(vejlederlog=log).value("andel_borgersager_arbejdsmarked", date(2024, 1, 1), date(2025, 12, 31))
+    assert (v.numerator, v.denominator) == (28, 40) and v.value == pytest.approx(70.0)  # mean of years would be 50
+
+
+def test_ratio_without_denominator_is_null_but_keeps_its_parts():
+    v = engine(vejlederlog=log_rows(0, 0)).value("andel_borgersager_vold", *Y2024)
+    assert v.value is None and v.denominator == 0
+
+
+def test_distinct_citizens_by_pseudonym():
+    assert engine(vejlederlog=log_rows(7, 0)).value("borgere_med_sag", *Y2024).value == 3
+
+
+def test_quarters_are_year_to_date_and_a_class_counts_once():
+    rows = [school(forloeb_id="1", dato="2024-02-01", antal_elever=20),
+            school(forloeb_id="2", dato="2024-05-01", antal_elever=25),
+            school(forloeb_id="3", dato="2024-11-01", klasse="9.x", antal_elever=10)]
+    q = indicator_quarterly(engine(skoleforloeb=frame(rows)), [2024])
+    values = q[q["indicator_id"] == "elever_nsk"].set_index("quarter")["value"].to_dict()
+    assert values == {1: 20, 2: 25, 3: 25, 4: 35}
+
+
+def test_quarters_that_have_not_begun_are_left_out():
+    q = indicator_quarterly(engine(skoleforloeb=frame([school()]), as_of=date(2024, 5, 2), years=(2024,)), [2024])
+    assert sorted(q["quarter"].unique()) == [1, 2]
+
+
+def test_source_reports_on_export_years_and_current_row_years():
+    loads = pd.DataFrame([dict(source="skoleforloeb", status="loaded", export_date=date(2025, 1, 10)),
+                          dict(source="skoleforloeb", status="rejected", export_date=date(2023, 4, 1))])
+    facts = source_facts("skoleforloeb", loads, frame([school(dato="2024-11-01")]))
+    assert facts.report_years == {2024, 2025} and facts.latest_export == date(2025, 1, 10)
+
+
+def test_actor_register_reports_from_first_join_through_latest_export():
+    loads = pd.DataFrame([dict(source="omraade_aktoerer", status="loaded", export_date=date(2026, 2, 1))])
+    actors = frame([dict(aktoer_id="a", tilsluttet="2023-05-01", udtraadt=None)], date_cols=("tilsluttet", "udtraadt"))
+    assert source_facts("omraade_aktoerer", loads, actors).report_years == {2023, 2024, 2025, 2026}
+
+
+def test_years_run_from_the_first_reported_year_through_the_as_of_year():
+    facts = {"a": SourceFacts(frozenset({2021, 2024}), None), "b": SourceFacts(frozenset({2019}), None)}
+    assert report_years(facts, date(2025, 3, 1)) == list(range(2019, 2026))
+
+
+def test_data_through_is_capped_at_the_year_end():
+    e = engine(skoleforloeb=frame([school()]), latest=date(2025, 1, 20))
+    yearly = indicator_yearly(e, [2024, 2025]).set_index(["indicator_id", "year"])
+    assert yearly.loc[("elever_nsk", 2024), "data_through"] == date(2024, 12, 31)
+    assert yearly.loc[("elever_nsk", 2025), "data_through"] == date(2025, 1, 20)
