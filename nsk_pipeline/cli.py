@@ -36,7 +36,8 @@ def materialize(args: argparse.Namespace) -> int:
     defs = build_definitions(settings)
     with _instance() as instance:
         result = dg.materialize([*ASSETS, *CHECKS], instance=instance, resources=defs.resources,
-                                raise_on_error=False, tags={"nsk/as_of": settings.as_of.isoformat()})
+                                raise_on_error=False, tags={"nsk/as_of": settings.as_of.isoformat()},
+                                run_config={"loggers": {"console": {"config": {"log_level": args.log_level}}}})
         failed_checks = [e for e in result.get_asset_check_evaluations() if not e.passed]
         blocking = [e for e in failed_checks if e.severity == dg.AssetCheckSeverity.ERROR]
         print(_summary(settings, result, failed_checks))
@@ -78,7 +79,10 @@ def _summary(settings, result, failed_checks) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nsk", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("materialize", help="materialise every asset once, in process").set_defaults(func=materialize)
+    mat = sub.add_parser("materialize", help="materialise every asset once, in process")
+    mat.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                     help="console log level of the run (default INFO: the pipeline's own messages)")
+    mat.set_defaults(func=materialize)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     return args.func(args)

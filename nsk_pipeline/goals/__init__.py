@@ -1,0 +1,1 @@
+"""The goal registry and the goal-attainment mart."""
