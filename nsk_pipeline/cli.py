@@ -1,6 +1,9 @@
 """`nsk`: the command line for data engineers.
 
     nsk materialize      materialise every asset once, in process, for the NSK_* environment
+
+Exit status: 0 success, 1 a step or a blocking check failed, 2 a configuration error,
+3 another run is writing to the warehouse.
 """
 
 from __future__ import annotations
@@ -33,6 +36,20 @@ def materialize(args: argparse.Namespace) -> int:
     except SettingsError as e:
         print(f"nsk: {e}", file=sys.stderr)
         return 2
+    from nsk_pipeline.core.runlock import RunLock, WarehouseBusy
+    from nsk_pipeline.core.warehouse import Warehouse
+
+    # Wait for (or report) a run in progress before starting, so the user gets one clear line
+    # rather than a failed run; the run itself then holds the lock from start to end.
+    probe = Warehouse(settings.warehouse_url)
+    try:
+        with RunLock(probe, wait_seconds=float(os.environ.get("NSK_LOCK_WAIT_SECONDS", "60"))):
+            pass
+    except WarehouseBusy as e:
+        print(f"nsk: {e}", file=sys.stderr)
+        return 3
+    finally:
+        probe.dispose()
     defs = build_definitions(settings)
     with _instance() as instance:
         result = dg.materialize([*ASSETS, *CHECKS], instance=instance, resources=defs.resources,
@@ -45,10 +62,20 @@ def materialize(args: argparse.Namespace) -> int:
         for event in result.all_events:
             if event.is_step_failure:
                 err = event.step_failure_data.error
-                print(f"nsk: step {event.step_key} failed: {err.message.strip() if err else 'unknown error'}",
-                      file=sys.stderr)
+                print(f"nsk: step {event.step_key} failed: {_root_message(err)}", file=sys.stderr)
+            elif event.is_run_failure and event.event_specific_data and event.event_specific_data.error:
+                print(f"nsk: run failed: {_root_message(event.event_specific_data.error)}", file=sys.stderr)
         return 1
     return 1 if blocking else 0
+
+
+def _root_message(err) -> str:
+    """The innermost cause: what went wrong, without Dagster's wrapping."""
+    if err is None:
+        return "unknown error"
+    while err.cause is not None:
+        err = err.cause
+    return err.message.strip()
 
 
 def _summary(settings, result, failed_checks) -> str:

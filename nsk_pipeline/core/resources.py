@@ -5,17 +5,21 @@ stored with the run, and the key must never be.
 """
 
 
+import os
 from datetime import date
 from functools import cached_property
 from pathlib import Path
 
 import dagster as dg
+from pydantic import PrivateAttr
 
+from nsk_pipeline.core.runlock import RunLock
 from nsk_pipeline.core.settings import Settings
 from nsk_pipeline.core.warehouse import Warehouse
 
 
 class NskResource(dg.ConfigurableResource):
+    _lock: RunLock | None = PrivateAttr(default=None)
     raw_dir: str
     warehouse_url: str
     as_of: str
@@ -38,6 +42,18 @@ class NskResource(dg.ConfigurableResource):
     @cached_property
     def warehouse(self) -> Warehouse:
         return Warehouse(self.warehouse_url)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Held from the run's first step to its last: a second run waits, then fails clearly.
+        wait = float(os.environ.get("NSK_LOCK_WAIT_SECONDS", "60"))
+        self._lock = RunLock(self.warehouse, wait_seconds=wait)
+        self._lock.acquire()
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            lock.release()
+        self.warehouse.dispose()
 
     def pseudonym_key(self) -> bytes:
         return Settings.from_env().require_pseudonym_key()

@@ -8,6 +8,7 @@ from datetime import date, datetime, timezone
 import pandas as pd
 
 from nsk_pipeline.core import tables
+from nsk_pipeline.core.faults import fault_point
 from nsk_pipeline.core.warehouse import Warehouse
 from nsk_pipeline.goals.attainment import goal_attainment
 from nsk_pipeline.goals.registry import Registry
@@ -77,3 +78,4 @@ def publish(wh: Warehouse, marts: Marts) -> None:
         for name, columns in tables.MARTS.items():
             table = wh.ensure_table(conn, "marts", name, columns)
             wh.replace_rows(conn, table, marts[name])
+            fault_point(f"publish:{name}")
