@@ -1,6 +1,9 @@
 """`nsk`: the command line for data engineers.
 
     nsk materialize      materialise every asset once, in process, for the NSK_* environment
+    nsk validate DIR     check a delivery: rows that would be staged or quarantined, files rejected
+    nsk analyst-role     PostgreSQL: create/update a login role that can read marts and nothing else
+                         (password from NSK_ANALYST_PASSWORD)
 
 Exit status: 0 success, 1 a step or a blocking check failed, 2 a configuration error,
 3 another run is writing to the warehouse.
@@ -103,6 +106,37 @@ def _summary(settings, result, failed_checks) -> str:
     return "\n".join(lines)
 
 
+def validate(args: argparse.Namespace) -> int:
+    from nsk_pipeline.core.settings import Settings, SettingsError
+    from nsk_pipeline.sources.validate import validate_cli
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as e:
+        print(f"nsk: {e}", file=sys.stderr)
+        return 2
+    return validate_cli(args.directory, args.json, settings.as_of, settings.goals_path)
+
+
+def analyst_role(args: argparse.Namespace) -> int:
+    from nsk_pipeline.core.roles import ensure_analyst_role
+    from nsk_pipeline.core.settings import Settings
+    from nsk_pipeline.core.warehouse import Warehouse
+
+    password = os.environ.get("NSK_ANALYST_PASSWORD") or None
+    wh = Warehouse(Settings.from_env().warehouse_url)
+    try:
+        ensure_analyst_role(wh, args.role, password)
+    except ValueError as e:
+        print(f"nsk: {e}", file=sys.stderr)
+        return 2
+    finally:
+        wh.dispose()
+    print(f"nsk: role {args.role} can log in and read marts.* (and nothing else)"
+          + ("" if password else "; no password set (NSK_ANALYST_PASSWORD)"))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nsk", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -110,6 +144,13 @@ def main(argv: list[str] | None = None) -> int:
     mat.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                      help="console log level of the run (default INFO: the pipeline's own messages)")
     mat.set_defaults(func=materialize)
+    val = sub.add_parser("validate", help="check a delivery before it is loaded, without touching the warehouse")
+    val.add_argument("directory", help="a raw folder with one sub-folder per source (like data/raw)")
+    val.add_argument("--json", action="store_true", help="machine-readable output")
+    val.set_defaults(func=validate)
+    role = sub.add_parser("analyst-role", help="PostgreSQL: create or update a login role that reads marts only")
+    role.add_argument("role", nargs="?", default="nsk_analyst", help="role name (default nsk_analyst)")
+    role.set_defaults(func=analyst_role)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     return args.func(args)
