@@ -1,0 +1,1 @@
+"""Synthetic demo exports for the six sources (see generate.py)."""
