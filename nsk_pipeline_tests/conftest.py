@@ -28,7 +28,7 @@ def _pg_available() -> bool:
 def isolated_env(tmp_path, monkeypatch):
     """No test reads the developer's NSK_* settings or writes into data/marts/."""
     for name in list(os.environ):
-        if name.startswith("NSK_") and name != "NSK_REQUIRE_POSTGRES" and name != "NSK_TEST_PG_SERVER":
+        if name.startswith("NSK_") and name not in ("NSK_REQUIRE_POSTGRES", "NSK_TEST_PG_SERVER", "NSK_SHARED_DIR"):
             monkeypatch.delenv(name)
     home = tmp_path / "dagster_home"
     home.mkdir()

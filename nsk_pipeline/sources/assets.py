@@ -5,10 +5,11 @@ from datetime import datetime, timezone
 
 import dagster as dg
 import pandas as pd
+import sqlalchemy as sa
 
 from nsk_pipeline.core import tables
 from nsk_pipeline.core.resources import NskResource
-from nsk_pipeline.core.warehouse import columns_from_frame
+from nsk_pipeline.core.warehouse import Column
 from nsk_pipeline.sources.ingest import SourceResult, ingest_source
 from nsk_pipeline.sources.specs import SOURCES, SourceSpec
 
@@ -19,6 +20,25 @@ def staging_key(source: str) -> dg.AssetKey:
     return dg.AssetKey(["staging", source])
 
 
+_SQL_TYPES = {"date": sa.Date, "count": sa.BigInteger, "year": sa.BigInteger}
+
+
+def staging_columns(spec: SourceSpec) -> list[Column]:
+    """The staging table's columns, typed from the contract (not from whatever a run happened to read)."""
+    columns = []
+    for c in spec.columns:
+        if c.kind == "cpr":
+            columns += [Column("borger_pseudonym", sa.Text, "HMAC-SHA-256 pseudonym of the citizen's CPR number"),
+                        Column("koen", sa.Text, "kvinde or mand, from the CPR number"),
+                        Column("aldersgruppe", sa.Text, "age band at oprettet, from the CPR number")]
+        else:
+            columns.append(Column(c.name, _SQL_TYPES.get(c.kind, sa.Text)))
+    return columns + [Column("export_date", sa.Date, "the export date of the file this version came from"),
+                      Column("source_file", sa.Text, "the file this version came from"),
+                      Column("source_row", sa.BigInteger, "its row in the file (header = row 1)"),
+                      Column("er_gaeldende", sa.Boolean, "true for the version that counts (latest export wins)")]
+
+
 def write_source(nsk: NskResource, result: SourceResult, run_id: str) -> None:
     """Replace the source's staging table, quarantine rows and file loads in one transaction."""
     wh = nsk.warehouse
@@ -27,7 +47,7 @@ def write_source(nsk: NskResource, result: SourceResult, run_id: str) -> None:
     loads = result.file_loads.assign(as_of=nsk.as_of_date, loaded_at=now, run_id=run_id)
     with wh.transaction() as conn:
         wh.ensure_schemas(conn)
-        staged_table = wh.ensure_table(conn, "staging", result.source, columns_from_frame(result.staged))
+        staged_table = wh.ensure_table(conn, "staging", result.source, staging_columns(SOURCES[result.source]))
         wh.replace_rows(conn, staged_table, result.staged)
         q_table = wh.ensure_table(conn, "quarantine", "rejected_rows", tables.REJECTED_ROWS)
         wh.replace_rows(conn, q_table, quarantine, where={"source": result.source})
