@@ -152,6 +152,7 @@ class PandasIndicatorEngine:
         self.facts = facts
         self._rows = {s: countable_rows(s, current[s]) for s in current}
         self._matching: dict[str, Frame] = {}
+        self._slices: dict[tuple[str, date, date], Frame] = {}
 
     def matching(self, indicator_id: str) -> Frame:
         if indicator_id not in self._matching:
@@ -159,6 +160,13 @@ class PandasIndicatorEngine:
             rows = self._rows[rule.source]
             self._matching[indicator_id] = rows[rule.where(rows)] if len(rows) else rows
         return self._matching[indicator_id]
+
+    def between(self, indicator_id: str, start: date, end: date) -> Frame:
+        """The indicator's matching rows dated in [start, end] (cached: the marts ask for the same years often)."""
+        key = (indicator_id, start, end)
+        if key not in self._slices:
+            self._slices[key] = _between(self.matching(indicator_id), start, end)
+        return self._slices[key]
 
     def measured(self, indicator_id: str, start: date, end: date) -> bool:
         years = self.facts[RULES[indicator_id].source].report_years
@@ -172,6 +180,7 @@ class PandasIndicatorEngine:
             return PeriodValue(None)
         indicator: Indicator = INDICATORS[indicator_id]
         rule = RULES[indicator_id]
+        subset = rows is not None
         rows = self.matching(indicator_id) if rows is None else rows
         if indicator.aggregation == "stock":
             at = pd.Timestamp(min(end, self.as_of))
@@ -185,9 +194,9 @@ class PandasIndicatorEngine:
             for year in range(start.year, end.year + 1):
                 if year in years:
                     lo, hi = max(start, date(year, 1, 1)), min(end, date(year, 12, 31))
-                    total += rule.reduce(_between(rows, lo, hi))
+                    total += rule.reduce(_between(rows, lo, hi) if subset else self.between(indicator_id, lo, hi))
             return PeriodValue(total)
-        in_period = _between(rows, start, end)
+        in_period = _between(rows, start, end) if subset else self.between(indicator_id, start, end)
         if indicator.aggregation == "ratio":
             denominator = float(len(in_period))
             numerator = float(rule.numerator(in_period).sum()) if len(in_period) else 0.0
@@ -307,14 +316,16 @@ def indicator_breakdown(engine: PandasIndicatorEngine, years: list[int]) -> Fram
     for indicator in INDICATORS.values():
         if indicator.aggregation == "ratio":
             continue
-        matching = engine.matching(indicator.id)
         for year in years:
             start, end = date(year, 1, 1), date(year, 12, 31)
             if not engine.measured(indicator.id, start, end):
                 continue
+            # A stock is a state at the year's end, whenever its rows began; the rest count the year's rows.
+            in_year = engine.matching(indicator.id) if indicator.aggregation == "stock" else engine.between(
+                indicator.id, start, end)
             for dim in DIMENSIONS[indicator.source]:
-                for category, mask in _categories(dim, matching):
-                    v = engine.value(indicator.id, start, end, rows=matching[mask])
+                for category, mask in _categories(dim, in_year):
+                    v = engine.value(indicator.id, start, end, rows=in_year[mask])
                     rows.append({"indicator_id": indicator.id, "year": year, "dimension": dim.name,
                                  "category": category, "value": v.value, "suppressed": False})
     return pd.DataFrame(rows, columns=BREAKDOWN_COLUMNS)
