@@ -4,6 +4,8 @@
     nsk validate DIR     check a delivery: rows that would be staged or quarantined, files rejected
     nsk analyst-role     PostgreSQL: create/update a login role that can read marts and nothing else
                          (password from NSK_ANALYST_PASSWORD)
+    nsk report --plan HP2024 --year 2025
+                         write the yearly status report (HTML and Markdown) from the marts
 
 Exit status: 0 success, 1 a step or a blocking check failed, 2 a configuration error,
 3 another run is writing to the warehouse.
@@ -151,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     role = sub.add_parser("analyst-role", help="PostgreSQL: create or update a login role that reads marts only")
     role.add_argument("role", nargs="?", default="nsk_analyst", help="role name (default nsk_analyst)")
     role.set_defaults(func=analyst_role)
+    from nsk_pipeline.reports.render import add_report_parser
+
+    add_report_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     return args.func(args)

@@ -8,10 +8,11 @@ from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.core.settings import Settings
 from nsk_pipeline.marts.assets import marts
 from nsk_pipeline.marts.checks import mart_checks
+from nsk_pipeline.reports.assets import status_reports
 from nsk_pipeline.sources.assets import staging_assets
 from nsk_pipeline.sources.checks import staging_checks
 
-ASSETS = [*staging_assets, marts]
+ASSETS = [*staging_assets, marts, status_reports]
 CHECKS = [*staging_checks, *mart_checks]
 
 

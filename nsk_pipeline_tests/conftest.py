@@ -36,6 +36,7 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("NSK_WAREHOUSE_URL", f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
     monkeypatch.setenv("NSK_PSEUDONYM_KEY", TEST_KEY)
     monkeypatch.setenv("NSK_AS_OF", "2026-03-01")
+    monkeypatch.setenv("NSK_REPORTS_DIR", str(tmp_path / "reports"))
     yield
 
 

@@ -130,7 +130,7 @@ def test_leaving_on_the_date_itself_is_out():
 def log_rows(n_cases: int, n_labour: int, year=2024) -> pd.DataFrame:
     rows = [dict(type="borgersag", risikoniveau="lav", temaer="arbejdsmarked|vold" if i < n_labour else "andet",
                  borger_pseudonym=f"p{i % 3}", oprettet=f"{year}-03-01", status="aktiv") for i in range(n_cases)]
-    columns = ["type", "risikoniveau", "temaer", "borger_pseudonym", "oprettet", "status"]
+    columns = ["type", "risikoniveau", "temaer", "borger_pseudonym", "koen", "aldersgruppe", "oprettet", "status"]
     return frame(rows, date_cols=("oprettet",)).reindex(columns=columns)
 
 
@@ -186,3 +186,14 @@ def test_data_through_is_capped_at_the_year_end():
     yearly = indicator_yearly(e, [2024, 2025]).set_index(["indicator_id", "year"])
     assert yearly.loc[("elever_nsk", 2024), "data_through"] == date(2024, 12, 31)
     assert yearly.loc[("elever_nsk", 2025), "data_through"] == date(2025, 1, 20)
+
+
+def test_breakdown_of_a_reported_year_without_rows_is_zeros():
+    from nsk_pipeline.indicators.engine import indicator_breakdown
+
+    e = engine(vejlederlog=log_rows(6, 2, year=2024), years=(2024, 2025))
+    bd = indicator_breakdown(e, [2024, 2025])
+    cases_2025 = bd[(bd["indicator_id"] == "borgere_med_sag") & (bd["year"] == 2025)]
+    assert len(cases_2025) and (cases_2025["value"] == 0).all()
+    koen = bd[(bd["indicator_id"] == "borgersager") & (bd["year"] == 2024) & (bd["dimension"] == "risikoniveau")]
+    assert koen.set_index("category")["value"].to_dict() == {"lav": 6, "middel": 0, "hoej": 0}

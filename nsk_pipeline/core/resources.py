@@ -24,12 +24,14 @@ class NskResource(dg.ConfigurableResource):
     warehouse_url: str
     as_of: str
     goals_path: str | None = None
+    reports_dir: str = ""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "NskResource":
         return cls(raw_dir=str(settings.raw_dir), warehouse_url=settings.warehouse_url,
                    as_of=settings.as_of.isoformat(),
-                   goals_path=str(settings.goals_path) if settings.goals_path else None)
+                   goals_path=str(settings.goals_path) if settings.goals_path else None,
+                   reports_dir=str(settings.reports_dir))
 
     @property
     def as_of_date(self) -> date:

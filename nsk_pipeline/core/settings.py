@@ -16,6 +16,7 @@ COPENHAGEN = ZoneInfo("Europe/Copenhagen")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_RAW_DIR = REPO_ROOT / "data" / "raw"
 DEFAULT_WAREHOUSE_URL = f"duckdb:///{REPO_ROOT / 'data' / 'marts' / 'nsk.duckdb'}"
+DEFAULT_REPORTS_DIR = REPO_ROOT / "data" / "marts" / "reports"
 MIN_KEY_BYTES = 16
 
 
@@ -34,6 +35,7 @@ class Settings:
     as_of: date = field(default_factory=_today_copenhagen)
     goals_path: Path | None = None
     pseudonym_key: bytes | None = field(default=None, repr=False)
+    reports_dir: Path = DEFAULT_REPORTS_DIR
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -54,6 +56,7 @@ class Settings:
             as_of=as_of,
             goals_path=Path(goals) if goals else None,
             pseudonym_key=_read_key(env),
+            reports_dir=Path(env["NSK_REPORTS_DIR"]) if env.get("NSK_REPORTS_DIR", "").strip() else DEFAULT_REPORTS_DIR,
         )
 
     def require_pseudonym_key(self) -> bytes:

@@ -325,7 +325,8 @@ def indicator_breakdown(engine: PandasIndicatorEngine, years: list[int]) -> Fram
                 indicator.id, start, end)
             for dim in DIMENSIONS[indicator.source]:
                 for category, mask in _categories(dim, in_year):
-                    v = engine.value(indicator.id, start, end, rows=in_year[mask])
+                    # .loc and a bool mask: an empty object-dtype mask would select columns instead.
+                    v = engine.value(indicator.id, start, end, rows=in_year.loc[mask.astype(bool)])
                     rows.append({"indicator_id": indicator.id, "year": year, "dimension": dim.name,
                                  "category": category, "value": v.value, "suppressed": False})
     return pd.DataFrame(rows, columns=BREAKDOWN_COLUMNS)

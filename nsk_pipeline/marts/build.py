@@ -79,3 +79,9 @@ def publish(wh: Warehouse, marts: Marts) -> None:
             table = wh.ensure_table(conn, "marts", name, columns)
             wh.replace_rows(conn, table, marts[name])
             fault_point(f"publish:{name}")
+        # Imported here: the dictionary reads the marts' grains from the Dagster layer.
+        from nsk_pipeline.reports.dictionary import apply_comments
+        from nsk_pipeline.reports.view import create_report_view
+
+        create_report_view(conn)
+        apply_comments(conn)

@@ -68,13 +68,20 @@ def _reason_counts(quarantine: pd.DataFrame) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+def _column_schema(spec: SourceSpec) -> dg.TableSchema:
+    from nsk_pipeline.reports.dictionary import dagster_column_schema
+
+    return dagster_column_schema("staging", spec.name)
+
+
 def build_staging_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     deps = [staging_key("omraade_aktoerer")] if spec.name == "omraade_aktiviteter" else []
 
     @dg.asset(key=staging_key(spec.name), group_name=GROUP, deps=deps, kinds={"pandas", "pandera"},
               description=f"{spec.description} Typed and validated; one row per version of a record read, "
                           f"`er_gaeldende` marks the version that counts (latest export wins).",
-              owners=["team:data-engineering"], tags={"domain": "sources"})
+              owners=["team:data-engineering"], tags={"domain": "sources"},
+              metadata={"dagster/column_schema": _column_schema(spec)})
     def _staging(context: dg.AssetExecutionContext, nsk: NskResource) -> dg.MaterializeResult:
         key = nsk.pseudonym_key() if spec.sensitive else None
         known_actors = milestone_goals = None

@@ -181,7 +181,7 @@ def _parse(spec: SourceSpec, raw: pd.DataFrame, export_date: date, key: bytes | 
     if spec.sensitive:
         from nsk_pipeline.sources.cpr import derive
 
-        if key is None:
+        if not key:  # None or empty: never a silent default
             from nsk_pipeline.core.settings import SettingsError
 
             raise SettingsError("NSK_PSEUDONYM_KEY is not set: the counsellors' log cannot be pseudonymised")
