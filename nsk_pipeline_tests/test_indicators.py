@@ -37,7 +37,8 @@ def engine(as_of=date(2026, 3, 1), years=(2024, 2025), latest=date(2026, 1, 15),
     empty = {"skoleforloeb": frame([school()]).iloc[0:0], "vejlederlog": pd.DataFrame(
         columns=["type", "risikoniveau", "temaer", "borger_pseudonym", "oprettet", "status"]),
         "rettighedskurser": pd.DataFrame(columns=["dato", "sted_type", "deltagere", "status"]),
-        "omraade_aktiviteter": pd.DataFrame(columns=["dato", "type", "deltagere", "aktoerer", "maalgruppe", "status"]),
+        "omraade_aktiviteter": pd.DataFrame(columns=["dato", "omraade", "type", "deltagere", "aktoerer", "maalgruppe",
+                                                    "status"]),
         "omraade_aktoerer": pd.DataFrame(columns=["aktoer_id", "tilsluttet", "udtraadt", "sektor"])}
     current = {**empty, **sources}
     facts = {s: SourceFacts(frozenset(years), latest) for s in current}
