@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from nsk_pipeline.sources import parsing
@@ -60,11 +61,10 @@ class SourceResult:
 
 
 @dataclass
-class _ParsedFile:
-    load: FileLoad
-    typed: pd.DataFrame  # valid and invalid rows, typed; index = position in file
-    raw: pd.DataFrame
-    reasons: dict[int, list[str]]
+class _Parsed:
+    typed: pd.DataFrame  # every row read, typed; index = position in `raw`
+    raw: pd.DataFrame  # the rows as read (text)
+    reasons: dict[int, list[str]]  # index → every reason the row fails
 
 
 def staged_columns(spec: SourceSpec) -> list[str]:
@@ -81,7 +81,7 @@ def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: by
                   known_actors: Collection[str] | None = None,
                   milestone_goals: Collection[str] | None = None) -> SourceResult:
     messages: list[str] = []
-    parsed: list[_ParsedFile] = []
+    delivered: list[tuple[FileLoad, pd.DataFrame]] = []
     loads: list[FileLoad] = []
     seen: dict[tuple[str, date], str] = {}
     files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
@@ -129,21 +129,37 @@ def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: by
         raw = table.frame.reindex(columns=spec.column_names)
         raw.index = pd.Index(table.row_numbers, name="row_number")
         load.rows_read = len(raw)
-        typed, reasons = _parse(spec, raw, load.export_date, pseudonym_key)
-        for index, problems in failures_by_row(schema, typed).items():
-            have = {r.split(":", 1)[0] for r in reasons.get(index, [])}
-            for col, reason in problems:
-                if col not in have:  # a format error already explains this column
-                    reasons.setdefault(index, []).append(reason)
-        typed["source_file"] = path.name
-        typed["source_row"] = typed.index.astype("int64")
-        parsed.append(_ParsedFile(load, typed, raw, reasons))
+        delivered.append((load, raw))
+    # Parse and validate all of a source's files at once: per-file pandas and pandera overhead
+    # dominates otherwise (a source re-exports the year to date every quarter).
+    parsed = [_parse_files(spec, delivered, schema, pseudonym_key)] if delivered else []
     staged, quarantine = _resolve_versions(spec, parsed)
-    for pf in parsed:
-        pf.load.rows_staged = int((staged["source_file"] == pf.load.file_name).sum()) if len(staged) else 0
-        pf.load.rows_quarantined = int((quarantine["file_name"] == pf.load.file_name).sum()) if len(quarantine) else 0
+    staged_per_file = staged["source_file"].value_counts() if len(staged) else pd.Series(dtype=int)
+    quarantined_per_file = quarantine["file_name"].value_counts() if len(quarantine) else pd.Series(dtype=int)
+    for load, _ in delivered:
+        load.rows_staged = int(staged_per_file.get(load.file_name, 0))
+        load.rows_quarantined = int(quarantined_per_file.get(load.file_name, 0))
     file_loads = pd.DataFrame([asdict(x) for x in loads], columns=FILE_LOAD_COLUMNS)
     return SourceResult(spec.name, staged, quarantine, file_loads, messages)
+
+
+def _parse_files(spec: SourceSpec, delivered: list[tuple[FileLoad, pd.DataFrame]], schema,
+                 key: bytes | None) -> _Parsed:
+    raw = pd.concat([r for _, r in delivered], ignore_index=True)
+    sizes = [len(r) for _, r in delivered]
+    files = pd.Series(np.repeat([load.file_name for load, _ in delivered], sizes), index=raw.index)
+    export_dates = pd.Series(np.repeat([pd.Timestamp(load.export_date) for load, _ in delivered], sizes),
+                             index=raw.index, dtype="datetime64[ns]")
+    rows = np.concatenate([r.index.to_numpy(dtype="int64") for _, r in delivered]) if sizes else []
+    typed, reasons = _parse(spec, raw, export_dates, key)
+    for index, problems in failures_by_row(schema, typed).items():
+        have = {r.split(":", 1)[0] for r in reasons.get(index, [])}
+        for col, reason in problems:
+            if col not in have:  # a format error already explains this column
+                reasons.setdefault(index, []).append(reason)
+    typed["source_file"] = files
+    typed["source_row"] = pd.Series(rows, index=raw.index, dtype="int64")
+    return _Parsed(typed, raw, reasons)
 
 
 def _reject(load: FileLoad, reason: str, messages: list[str]) -> None:
@@ -151,15 +167,17 @@ def _reject(load: FileLoad, reason: str, messages: list[str]) -> None:
     messages.append(f"{load.source}/{load.file_name}: rejected: {reason}")
 
 
-def _parse(spec: SourceSpec, raw: pd.DataFrame, export_date: date, key: bytes | None
+def _parse(spec: SourceSpec, raw: pd.DataFrame, export_dates: pd.Series, key: bytes | None
            ) -> tuple[pd.DataFrame, dict[int, list[str]]]:
     typed = pd.DataFrame(index=raw.index)
     errors: dict[str, pd.Series] = {}
     for col in spec.columns:
         s = raw[col.name]
         if col.kind == "date":
-            values, err = parsing.parse_dates(s, not_after=export_date, required=col.required)
+            values, err = parsing.parse_dates(s, required=col.required)
             typed[col.name] = pd.to_datetime(values, errors="coerce")
+            after = typed[col.name] > export_dates
+            err = err.where(~after, "after the file's export date " + export_dates.dt.strftime("%Y-%m-%d"))
         elif col.kind == "count":
             values, err = parsing.parse_counts(s)
             typed[col.name] = values.astype("Int64")
@@ -191,7 +209,7 @@ def _parse(spec: SourceSpec, raw: pd.DataFrame, export_date: date, key: bytes | 
             typed[c] = derived[c]
         errors["cpr"] = derived["cpr_error"].where(
             ~derived["foedt_efter_oprettet"].fillna(False).astype(bool), "birth date after oprettet")
-    typed["export_date"] = pd.Timestamp(export_date)
+    typed["export_date"] = export_dates
     reasons: dict[int, list[str]] = {}
     for col, err in errors.items():
         for index, message in err.dropna().items():
@@ -226,23 +244,17 @@ def _signature(spec: SourceSpec, typed: pd.DataFrame) -> pd.Series:
     return pd.util.hash_pandas_object(frame.astype("string").fillna("\x00"), index=False)
 
 
-def _resolve_versions(spec: SourceSpec, parsed: list[_ParsedFile]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _resolve_versions(spec: SourceSpec, parsed: list[_Parsed]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Latest export wins; same-date conflicts are quarantined; older valid versions step in."""
     cols = staged_columns(spec)
-    valid_parts, bad_parts = [], []
-    for pf in parsed:
-        bad_index = [i for i in pf.typed.index if pf.reasons.get(i)]
-        typed = pf.typed
-        bad = typed.loc[bad_index].copy()
-        bad["_reasons"] = [list(pf.reasons[i]) for i in bad_index]
-        bad["_raw"] = [pf.raw.loc[i] for i in bad_index]
-        bad_parts.append(bad)
-        valid_parts.append(typed.drop(index=bad_index))
     if not parsed:
         return pd.DataFrame(columns=cols), pd.DataFrame(columns=QUARANTINE_COLUMNS)
-    valid = pd.concat(valid_parts, ignore_index=True) if valid_parts else pd.DataFrame(columns=cols)
-    bad = pd.concat(bad_parts, ignore_index=True)
-    raw_by_file = {pf.load.file_name: pf.raw for pf in parsed}
+    (p,) = parsed
+    is_bad = p.typed.index.isin([i for i, r in p.reasons.items() if r])
+    bad = p.typed[is_bad].copy()
+    bad["_reasons"] = [list(p.reasons[i]) for i in bad.index]
+    bad["_raw"] = [p.raw.loc[i] for i in bad.index]
+    valid = p.typed[~is_bad].copy()  # keeps its positions in p.raw
 
     valid["_key"] = _record_key(spec, valid) if len(valid) else pd.Series(dtype="string")
     valid["_sig"] = _signature(spec, valid) if len(valid) else pd.Series(dtype="uint64")
@@ -271,7 +283,7 @@ def _resolve_versions(spec: SourceSpec, parsed: list[_ParsedFile]) -> tuple[pd.D
         conflict_reason[i] = reason + "; " + _still_counts(current, key)
     moved = valid[conflicted].copy()
     moved["_reasons"] = [[conflict_reason[i]] for i in moved.index]
-    moved["_raw"] = [raw_by_file[f].loc[r] for f, r in zip(moved["source_file"], moved["source_row"])]
+    moved["_raw"] = [p.raw.loc[i] for i in moved.index]
     staged = valid[~conflicted]
     if len(bad):
         bad["_key"] = _record_key(spec, bad)
