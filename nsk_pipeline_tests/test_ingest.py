@@ -967,3 +967,28 @@ def test_xlsx_with_date_cell_and_float_count_loads(exports):
     assert row["antal_elever"] == 25 and row["antal_fagpersoner"] == 2
     assert_quarantined_for(r, "antal_elever", "skoleforloeb_2025-03-31.xlsx", 3)
 
+
+
+def test_cpr_typed_in_the_wrong_column_is_masked_everywhere(tmp_path):
+    """A CPR number in free text, in a code column or as an extra column's name never leaks."""
+    from datetime import date as _date
+
+    from nsk_pipeline.sources.ingest import ingest_source as _ingest
+    from nsk_pipeline.sources.specs import SOURCES as _SOURCES
+
+    good = make_cpr(_date(1985, 3, 14), 123, female=True, dash=True)
+    stray = make_cpr(_date(1990, 7, 2), 456, female=False, dash=False)
+    stray_dashed = stray[:6] + "-" + stray[6:]
+    folder = tmp_path / "vejlederlog"
+    folder.mkdir()
+    header = f"registrering_id;oprettet;type;cpr;risikoniveau;henvist_til;status;note {stray}"
+    rows = [f"R1;01-03-2025;borgersag;{good};lav;ring til {stray_dashed} i morgen;aktiv;x",
+            f"R2;02-03-2025;{stray};;;;aktiv;y"]
+    (folder / "vejlederlog_2025-04-02.csv").write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    result = _ingest(_SOURCES["vejlederlog"], folder, _date(2025, 12, 31), b"k" * 32)
+    text = "\n".join([result.staged.to_csv(), result.quarantine.to_csv(), result.file_loads.to_csv(),
+                      *result.messages])
+    for number in (good, stray, stray_dashed, good.replace("-", "")):
+        assert number not in text
+    assert len(result.staged) == 1 and len(result.quarantine) == 1
+    assert "***" in result.staged["henvist_til"].iloc[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -25,6 +26,14 @@ from nsk_pipeline.sources.specs import SourceSpec
 log = logging.getLogger(__name__)
 
 MASK = "***"
+# A CPR number in any written form (10 digits with or without the dash, or 9 where Excel dropped
+# the leading zero). In a sensitive source such a token outside the `cpr` column is masked
+# before anything else sees the row: a number typed in the wrong column must not leak either.
+CPR_LIKE = re.compile(r"(?<!\d)(?:\d{6}-?\d{4}|\d{5}-\d{4}|\d{9})(?!\d)")
+
+
+def redact_cpr_like(text: str) -> str:
+    return CPR_LIKE.sub(MASK, text)
 META_COLUMNS = ["export_date", "source_file", "source_row", "er_gaeldende"]
 QUARANTINE_COLUMNS = ["source", "file_name", "export_date", "row_number", "record_key", "reasons", "row_data"]
 FILE_LOAD_COLUMNS = ["source", "file_name", "export_date", "sha256", "status", "reason", "encoding", "separator",
@@ -124,7 +133,7 @@ def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: by
             continue
         extra = [c for c in table.frame.columns if c not in spec.column_names]
         if extra:
-            load.extra_columns = ", ".join(extra)
+            load.extra_columns = redact_cpr_like(", ".join(extra))
             messages.append(f"{spec.name}/{path.name}: extra columns ignored: {load.extra_columns}")
         raw = table.frame.reindex(columns=spec.column_names)
         raw.index = pd.Index(table.row_numbers, name="row_number")
@@ -146,6 +155,10 @@ def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: by
 def _parse_files(spec: SourceSpec, delivered: list[tuple[FileLoad, pd.DataFrame]], schema,
                  key: bytes | None) -> _Parsed:
     raw = pd.concat([r for _, r in delivered], ignore_index=True)
+    if spec.sensitive:  # before parsing: reasons and row_data quote the raw values
+        for col in raw.columns:
+            if col not in spec.sensitive:
+                raw[col] = raw[col].map(lambda v: redact_cpr_like(v) if isinstance(v, str) else v)
     sizes = [len(r) for _, r in delivered]
     files = pd.Series(np.repeat([load.file_name for load, _ in delivered], sizes), index=raw.index)
     export_dates = pd.Series(np.repeat([pd.Timestamp(load.export_date) for load, _ in delivered], sizes),
