@@ -75,3 +75,25 @@ def warehouse_url(request, tmp_path) -> str:
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_RAW = REPO / "data" / "raw"
+
+
+class ReliabilityLog:
+    """What the reliability tests tried, for `python benchmarks/reliability.py` (NSK_RELIABILITY_LOG)."""
+
+    def __init__(self, test_name: str):
+        self.test_name = test_name
+        self.path = os.environ.get("NSK_RELIABILITY_LOG")
+
+    def record(self, kind: str, name: str, survived: bool, rows_lost: int = 0, **extra) -> None:
+        if not self.path:
+            return
+        import json
+
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"test": self.test_name, "kind": kind, "name": name, "survived": bool(survived),
+                                "rows_lost": int(rows_lost), **extra}) + "\n")
+
+
+@pytest.fixture
+def reliability(request) -> ReliabilityLog:
+    return ReliabilityLog(request.node.nodeid)
