@@ -35,10 +35,13 @@ def materialize(args: argparse.Namespace) -> int:
     from nsk_pipeline.core.settings import Settings, SettingsError
     from nsk_pipeline.definitions import ASSETS, CHECKS, build_definitions
 
+    from nsk_pipeline.goals.registry import GoalRegistryError, load_registry
+
     try:
         settings = Settings.from_env()
         settings.require_pseudonym_key()
-    except SettingsError as e:
+        load_registry(settings.goals_path)  # a bad registry is a configuration error, found before any work
+    except (SettingsError, GoalRegistryError) as e:
         print(f"nsk: {e}", file=sys.stderr)
         return 2
     from nsk_pipeline.core.runlock import RunLock, WarehouseBusy

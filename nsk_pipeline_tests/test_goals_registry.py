@@ -302,3 +302,15 @@ def test_error_in_a_folder_names_the_file(tmp_path):
     write(tmp_path, "b.yaml", goal_yaml(indicator="foo"))
     with pytest.raises(GoalRegistryError, match=r"b\.yaml: goal HP2024-X9: unknown indicator 'foo'"):
         load_registry(tmp_path)
+
+
+def test_nsk_materialize_stops_on_a_bad_registry_with_a_clear_message(tmp_path, monkeypatch, capsys):
+    from nsk_pipeline.cli import main
+
+    bad = tmp_path / "extra.yaml"
+    bad.write_text("goals:\n  - id: X-1\n    plan: HP2024\n    spor: voksne\n    text: t\n    kind: numeric\n"
+                   "    indicator: no_such_indicator\n    comparison: '>='\n    target: 3\n    period: annual\n")
+    monkeypatch.setenv("NSK_GOALS_PATH", str(bad))
+    assert main(["materialize"]) == 2
+    err = capsys.readouterr().err
+    assert "extra.yaml" in err and "X-1" in err and "no_such_indicator" in err
