@@ -33,7 +33,7 @@ def materialize(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from nsk_pipeline.core.settings import Settings, SettingsError
-    from nsk_pipeline.definitions import ASSETS, CHECKS, build_definitions
+    from nsk_pipeline.definitions import ASSETS, CHECKS, EXPECTATION_CHECKS, build_definitions
 
     from nsk_pipeline.goals.registry import GoalRegistryError, load_registry
 
@@ -60,12 +60,17 @@ def materialize(args: argparse.Namespace) -> int:
         probe.dispose()
     defs = build_definitions(settings)
     with _instance() as instance:
-        result = dg.materialize([*ASSETS, *CHECKS], instance=instance, resources=defs.resources,
+        checks = [*CHECKS, *(EXPECTATION_CHECKS if args.expectations else [])]
+        result = dg.materialize([*ASSETS, *checks], instance=instance, resources=defs.resources,
                                 raise_on_error=False, tags={"nsk/as_of": settings.as_of.isoformat()},
                                 run_config={"loggers": {"console": {"config": {"log_level": args.log_level}}}})
         failed_checks = [e for e in result.get_asset_check_evaluations() if not e.passed]
         blocking = [e for e in failed_checks if e.severity == dg.AssetCheckSeverity.ERROR]
         print(_summary(settings, result, failed_checks))
+        if args.expectations:
+            from nsk_pipeline.marts.expectations import docs_index_for
+
+            print(f"nsk: Data Docs {docs_index_for(settings.reports_dir)}")
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure:
@@ -148,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     mat = sub.add_parser("materialize", help="materialise every asset once, in process")
     mat.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                      help="console log level of the run (default INFO: the pipeline's own messages)")
+    mat.add_argument("--expectations", action="store_true",
+                     help="also run the Great Expectations suites on the marts and build the Data Docs "
+                          "(<NSK_REPORTS_DIR parent>/data_docs); imports GX, about 7 s more")
     mat.set_defaults(func=materialize)
     val = sub.add_parser("validate", help="check a delivery before it is loaded, without touching the warehouse")
     val.add_argument("directory", help="a raw folder with one sub-folder per source (like data/raw)")

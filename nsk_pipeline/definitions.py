@@ -8,12 +8,17 @@ from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.core.settings import Settings
 from nsk_pipeline.marts.assets import marts
 from nsk_pipeline.marts.checks import mart_checks
+from nsk_pipeline.marts.gx_checks import gx_checks
+from nsk_pipeline.schedules import apply_source_freshness, freshness_checks, jobs, schedules
 from nsk_pipeline.reports.assets import status_reports
 from nsk_pipeline.sources.assets import staging_assets
 from nsk_pipeline.sources.checks import staging_checks
 
-ASSETS = [*staging_assets, marts, status_reports]
-CHECKS = [*staging_checks, *mart_checks]
+ASSETS = apply_source_freshness([*staging_assets, marts, status_reports])
+CHECKS = [*staging_checks, *mart_checks, *freshness_checks]
+# Great Expectations costs ~7 s to import: its suites run in the quarterly job and the UI, and
+# with `nsk materialize --expectations`, not in every command-line run.
+EXPECTATION_CHECKS = gx_checks
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
@@ -21,7 +26,9 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     # In process: a step here takes well under a second, a new process per step about three.
     return dg.Definitions(
         assets=ASSETS,
-        asset_checks=CHECKS,
+        asset_checks=[*CHECKS, *EXPECTATION_CHECKS],
+        schedules=schedules,
+        jobs=jobs,
         resources={"nsk": NskResource.from_settings(settings)},
         executor=dg.in_process_executor,
     )

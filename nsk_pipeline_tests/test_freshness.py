@@ -133,7 +133,7 @@ def test_demo_sources_are_fresh_as_of_2026_03_01(duckdb_url):
 
 def test_freshness_policy_on_every_staging_asset():
     assert SOURCE_FRESHNESS_POLICY.fail_window.to_timedelta().days == DELIVERY_WINDOW_DAYS
-    defs = dg.Definitions(assets=apply_source_freshness(ASSETS))
+    defs = dg.Definitions(assets=apply_source_freshness(ASSETS), resources={"nsk": _resource("duckdb:///:memory:")})
     specs = {s.key: s for s in defs.resolve_all_asset_specs()}
     for key in STAGING_KEYS:
         assert specs[key].freshness_policy == SOURCE_FRESHNESS_POLICY, key

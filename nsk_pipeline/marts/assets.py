@@ -7,6 +7,7 @@ from nsk_pipeline.core import tables
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.goals.registry import load_registry
 from nsk_pipeline.marts.build import build_marts, publish, read_current
+from nsk_pipeline.marts.expectations import docs_index_for
 from nsk_pipeline.sources.assets import staging_key
 from nsk_pipeline.sources.specs import SOURCES
 
@@ -51,4 +52,6 @@ def marts(context: dg.AssetExecutionContext, nsk: NskResource):
         yield dg.MaterializeResult(asset_key=mart_key(name), metadata={
             "dagster/row_count": len(built[name]), "as_of": nsk.as_of,
             **({"status_counts": {k: int(v) for k, v in status_counts.items()}} if name == "goal_attainment" else {}),
+            **({"data_docs": dg.MetadataValue.path(str(docs_index_for(nsk.reports_dir)))}
+               if name in ("goal_attainment", "indicator_yearly") else {}),
         })
