@@ -42,6 +42,9 @@ def main() -> int:
     print(f"  leak audits passed   {sum(r['survived'] for r in audits):>6}  of {len(audits)}"
           + (f"  ({audits[0]['name']})" if audits else ""))
     print(f"  tests: {'passed' if tests.returncode == 0 else 'FAILED (exit %d)' % tests.returncode}")
+    if not records:
+        print("reliability: the tests wrote no records — the summary would be empty, so it fails")
+        return 1
     return tests.returncode
 
 

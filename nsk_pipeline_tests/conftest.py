@@ -28,7 +28,9 @@ def _pg_available() -> bool:
 def isolated_env(tmp_path, monkeypatch):
     """No test reads the developer's NSK_* settings or writes into data/marts/."""
     for name in list(os.environ):
-        if name.startswith("NSK_") and name not in ("NSK_REQUIRE_POSTGRES", "NSK_TEST_PG_SERVER", "NSK_SHARED_DIR"):
+        if name.startswith("NSK_") and name not in ("NSK_REQUIRE_POSTGRES", "NSK_TEST_PG_SERVER", "NSK_SHARED_DIR",
+                                                    "NSK_RELIABILITY_LOG", "NSK_UI_SCREENSHOT_DIR",
+                                                    "NSK_REPORT_SCREENSHOT_DIR"):
             monkeypatch.delenv(name)
     home = tmp_path / "dagster_home"
     home.mkdir()
