@@ -175,7 +175,7 @@ def _duckdb_insert(conn: Connection, table: sa.Table, df: pd.DataFrame, cols: li
         # DuckDB's pandas scan can't type an all-None object column; Arrow-friendly types
         # keep dates and nullable ints exact.
         if frame[col].dtype == object:
-            frame[col] = frame[col].map(_plain).astype(object)
+            frame[col] = frame[col].where(frame[col].notna(), None)
     raw.register(view, frame)
     try:
         quoted = ", ".join(f'"{c}"' for c in cols)

@@ -158,7 +158,10 @@ def _parse_files(spec: SourceSpec, delivered: list[tuple[FileLoad, pd.DataFrame]
     if spec.sensitive:  # before parsing: reasons and row_data quote the raw values
         for col in raw.columns:
             if col not in spec.sensitive:
-                raw[col] = raw[col].map(lambda v: redact_cpr_like(v) if isinstance(v, str) else v)
+                # Once per distinct value: exports repeat the same codes and names on every row.
+                values = raw[col].dropna().unique()
+                raw[col] = raw[col].map({v: redact_cpr_like(v) for v in values if isinstance(v, str)}).where(
+                    raw[col].notna(), None)
     sizes = [len(r) for _, r in delivered]
     files = pd.Series(np.repeat([load.file_name for load, _ in delivered], sizes), index=raw.index)
     export_dates = pd.Series(np.repeat([pd.Timestamp(load.export_date) for load, _ in delivered], sizes),
