@@ -180,7 +180,7 @@ def pseudonymise(cpr10: str, key: bytes) -> str:
     """HMAC-SHA-256 (hex) of the ten CPR digits with ``key``.
 
     ``cpr10`` must be exactly ten digits (use :func:`normalise_cpr` first), so that
-    ``010190-1234`` and ``0101901234`` can never get different pseudonyms by mistake."""
+    the dashed and undashed forms of one number can never get different pseudonyms by mistake."""
     key = _check_key(key)
     if not isinstance(cpr10, str) or _TEN_DIGITS_RE.fullmatch(cpr10) is None:
         raise ValueError("pseudonymise expects the ten digits of a normalised CPR number")
