@@ -101,3 +101,11 @@ def test_no_cpr_number_anywhere_after_a_full_run(tmp_path, warehouse_url, reliab
                        survived=not leaks)
     assert not leaks, f"CPR numbers found: {leaks[:5]}"
     assert TEST_KEY not in written and TEST_KEY.encode() not in on_disk
+    # Pseudonyms stay in the warehouse: metadata previews and logs show none.
+    engine = sa.create_engine(warehouse_url)
+    with engine.connect() as conn:
+        pseudonyms = [r[0] for r in conn.execute(sa.text(
+            "SELECT DISTINCT borger_pseudonym FROM staging.vejlederlog WHERE borger_pseudonym IS NOT NULL"))]
+    engine.dispose()
+    assert len(pseudonyms) > 100
+    assert not [p for p in pseudonyms if p.encode() in on_disk or p in run.stdout + run.stderr]

@@ -51,6 +51,7 @@ def marts(context: dg.AssetExecutionContext, nsk: NskResource):
     for name in GRAINS:
         yield dg.MaterializeResult(asset_key=mart_key(name), metadata={
             "dagster/row_count": len(built[name]), "as_of": nsk.as_of,
+            "preview": dg.MetadataValue.md(built[name].head(8).to_markdown(index=False)),
             **({"status_counts": {k: int(v) for k, v in status_counts.items()}} if name == "goal_attainment" else {}),
             **({"data_docs": dg.MetadataValue.path(str(docs_index_for(nsk.reports_dir)))}
                if name in ("goal_attainment", "indicator_yearly") else {}),

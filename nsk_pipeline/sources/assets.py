@@ -55,6 +55,15 @@ def write_source(nsk: NskResource, result: SourceResult, run_id: str) -> None:
         wh.replace_rows(conn, f_table, loads, where={"source": result.source})
 
 
+PERSONAL = ("borger_pseudonym", "koen", "aldersgruppe")
+
+
+def preview(current: pd.DataFrame, spec: SourceSpec, rows: int = 5) -> str:
+    """A few current rows as Markdown, without the pseudonym or the values derived from a CPR number."""
+    shown = current.drop(columns=[c for c in PERSONAL if c in current.columns]).head(rows)
+    return shown.to_markdown(index=False) if len(shown) else "(no rows)"
+
+
 def _reason_counts(quarantine: pd.DataFrame) -> dict[str, int]:
     """Quarantine reasons by column and rule, never by value."""
     counts: dict[str, int] = {}
@@ -106,6 +115,7 @@ def build_staging_asset(spec: SourceSpec) -> dg.AssetsDefinition:
             "files_rejected": int((loads["status"] == "rejected").sum()),
             "quarantine_reasons": _reason_counts(result.quarantine),
             "as_of": nsk.as_of,
+            "preview": dg.MetadataValue.md(preview(result.current, spec)),
         })
 
     return _staging
