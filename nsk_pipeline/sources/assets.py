@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from nsk_pipeline.core import tables
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.core.warehouse import Column
-from nsk_pipeline.sources.ingest import SourceResult, ingest_source
+from nsk_pipeline.sources.ingest import SourceResult, ingest_source, reason_list
 from nsk_pipeline.sources.specs import SOURCES, SourceSpec
 
 GROUP = "sources"
@@ -68,11 +68,8 @@ def _reason_counts(quarantine: pd.DataFrame) -> dict[str, int]:
     """Quarantine reasons by column and rule, never by value."""
     counts: dict[str, int] = {}
     for reasons in quarantine["reasons"]:
-        for reason in str(reasons).split("; "):
-            label = reason.split(":", 1)[0] if ":" in reason else reason
-            label = "conflict" if reason.startswith("conflict") else label
-            if reason.startswith("the version still counting") or reason.startswith("no valid version"):
-                continue
+        for reason in reason_list(reasons):
+            label = reason.split(":", 1)[0]
             counts[label] = counts.get(label, 0) + 1
     return dict(sorted(counts.items()))
 

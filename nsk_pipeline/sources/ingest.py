@@ -309,6 +309,17 @@ def _resolve_versions(spec: SourceSpec, parsed: list[_Parsed]) -> tuple[pd.DataF
     return staged[cols].reset_index(drop=True), quarantine
 
 
+def reason_list(reasons: str) -> list[str]:
+    """A quarantine row's reasons, without the notes on which version still counts; every
+    same-date conflict is the one reason "conflict" (its text names keys and files)."""
+    out = []
+    for reason in str(reasons).split("; "):
+        if reason.startswith(("the version still counting", "no valid version")):
+            continue
+        out.append("conflict" if reason.startswith("conflict") else reason)
+    return out
+
+
 def _still_counts(current: pd.DataFrame, key: str) -> str:
     if key in current.index:
         row = current.loc[key]

@@ -8,18 +8,9 @@ from datetime import date
 from pathlib import Path
 
 
-from nsk_pipeline.sources.ingest import ingest_source
+from nsk_pipeline.sources.ingest import ingest_source, reason_list
 from nsk_pipeline.sources.schemas import split_ids
 from nsk_pipeline.sources.specs import SOURCES
-
-
-def _reason_labels(reasons: str) -> list[str]:
-    out = []
-    for reason in reasons.split("; "):
-        if reason.startswith(("the version still counting", "no valid version")):
-            continue
-        out.append("conflict" if reason.startswith("conflict") else reason)
-    return out
 
 
 def validate_delivery(raw_dir: Path, as_of: date, goals_path: Path | None = None) -> list[dict]:
@@ -41,7 +32,7 @@ def validate_delivery(raw_dir: Path, as_of: date, goals_path: Path | None = None
             rows = result.quarantine[result.quarantine["file_name"] == load.file_name]
             by_reason: dict[str, int] = {}
             for reasons in rows["reasons"]:
-                for label in _reason_labels(reasons):
+                for label in reason_list(reasons):
                     by_reason[label] = by_reason.get(label, 0) + 1
             report.append({
                 "source": name, "file": load.file_name, "status": load.status,
