@@ -27,6 +27,8 @@ from datetime import date, datetime, timedelta
 
 import dagster as dg
 
+from nsk_pipeline.core.partitions import years_tags
+
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.core.settings import COPENHAGEN
 from nsk_pipeline.sources.assets import staging_key
@@ -71,15 +73,17 @@ def refresh_years(day: date) -> list[int]:
 def quarterly_run_requests(tick: datetime) -> list[dg.RunRequest]:
     """The run(s) for the tick at `tick` (any timezone; read in Copenhagen time).
 
-    One run for the whole pipeline, tagged with the two years and the tick's date. With yearly
-    partitions this becomes one request per year: `RunRequest(partition_key=str(year), …)`.
+    One run for the previous and the current year's partitions (staging, the yearly marts), which
+    also rebuilds the goal-attainment table from all years; tagged with the tick's date.
     """
     local = tick.astimezone(COPENHAGEN)
     as_of = local.date()
     years = refresh_years(as_of)
     return [dg.RunRequest(
         run_key=f"{JOB_NAME}:{as_of.isoformat()}",
-        tags={TAG_YEARS: ",".join(str(y) for y in years), TAG_YEAR_FROM: str(years[0]),
+        # One run over the two yearly partitions (the staging assets' single-run backfill policy).
+        tags={**years_tags(years[0], years[-1]),
+              TAG_YEARS: ",".join(str(y) for y in years), TAG_YEAR_FROM: str(years[0]),
               TAG_YEAR_TO: str(years[-1]), TAG_AS_OF: as_of.isoformat(), TAG_TRIGGER: "quarterly_schedule"},
     )]
 

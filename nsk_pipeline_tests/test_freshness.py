@@ -4,6 +4,8 @@ import shutil
 from datetime import date, datetime
 
 import dagster as dg
+
+from nsk_pipeline.core.partitions import full_refresh_tags
 import pandas as pd
 
 from nsk_pipeline.core import tables
@@ -116,7 +118,7 @@ def test_materialised_from_old_files_is_still_stale(tmp_path, duckdb_url):
     asset = next(a for a in staging_assets if staging_key("rettighedskurser") in a.keys)
     check = _check("rettighedskurser")
     result = dg.materialize([asset, check], resources={"nsk": _resource(duckdb_url, raw_dir=str(raw))},
-                            instance=dg.DagsterInstance.ephemeral())
+                            instance=dg.DagsterInstance.ephemeral(), tags=full_refresh_tags())
     assert result.success
     [evaluation] = result.get_asset_check_evaluations()
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
@@ -125,7 +127,7 @@ def test_materialised_from_old_files_is_still_stale(tmp_path, duckdb_url):
 
 def test_demo_sources_are_fresh_as_of_2026_03_01(duckdb_url):
     result = dg.materialize([*staging_assets, *freshness_checks], resources={"nsk": _resource(duckdb_url)},
-                            instance=dg.DagsterInstance.ephemeral())
+                            instance=dg.DagsterInstance.ephemeral(), tags=full_refresh_tags())
     assert result.success
     evaluations = {e.asset_key: e.passed for e in result.get_asset_check_evaluations()}
     assert evaluations == {k: True for k in STAGING_KEYS}

@@ -198,3 +198,16 @@ def test_real_tick_through_the_scheduler(tmp_path, monkeypatch):
                 list(launch_scheduled_runs(workspace, logger, get_current_datetime(), iteration_times={}))
         runs = instance.get_runs()
         assert sorted(r.tags[TAG_AS_OF] for r in runs) == ["2026-04-05", "2026-07-05"]
+
+
+def test_the_tick_requests_the_previous_and_current_year_partitions():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from nsk_pipeline.core.partitions import run_years
+    from nsk_pipeline.schedules import quarterly_run_requests
+
+    (request,) = quarterly_run_requests(datetime(2027, 1, 5, 6, 0, tzinfo=ZoneInfo("Europe/Copenhagen")))
+    assert run_years(request.tags) == (2026, 2027)
+    (request,) = quarterly_run_requests(datetime(2026, 7, 5, 6, 0, tzinfo=ZoneInfo("Europe/Copenhagen")))
+    assert run_years(request.tags) == (2025, 2026)

@@ -8,7 +8,7 @@ of a million rows costs minutes on both.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -85,11 +85,15 @@ class Warehouse:
         return table
 
     def replace_rows(self, conn: Connection, table: sa.Table, df: pd.DataFrame,
-                     where: Mapping[str, Any] | None = None) -> None:
-        """Delete the table's rows (or those matching `where`) and insert `df`, in `conn`'s transaction."""
+                     where: Mapping[str, Any] | None = None,
+                     condition: Callable[[sa.Table], Any] | None = None) -> None:
+        """Delete the table's rows (those matching `where` and `condition`, if given) and insert
+        `df`, in `conn`'s transaction."""
         delete = table.delete()
         for col, value in (where or {}).items():
             delete = delete.where(table.c[col] == value)
+        if condition is not None:
+            delete = delete.where(condition(table))
         conn.execute(delete)
         self.insert_frame(conn, table, df)
 

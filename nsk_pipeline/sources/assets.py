@@ -8,9 +8,10 @@ import pandas as pd
 import sqlalchemy as sa
 
 from nsk_pipeline.core import tables
+from nsk_pipeline.core.partitions import YEARS, run_years
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.core.warehouse import Column
-from nsk_pipeline.sources.ingest import SourceResult, ingest_source, reason_list
+from nsk_pipeline.sources.ingest import SourceResult, ingest_source, reason_list, row_year
 from nsk_pipeline.sources.specs import SOURCES, SourceSpec
 
 GROUP = "sources"
@@ -39,18 +40,30 @@ def staging_columns(spec: SourceSpec) -> list[Column]:
                       Column("er_gaeldende", sa.Boolean, "true for the version that counts (latest export wins)")]
 
 
-def write_source(nsk: NskResource, result: SourceResult, run_id: str) -> None:
-    """Replace the source's staging table, quarantine rows and file loads in one transaction."""
+def write_source(nsk: NskResource, result: SourceResult, run_id: str, years: tuple[int, int] | None = None) -> None:
+    """Replace the source's staging rows, quarantine rows and file loads in one transaction:
+    all of them, or with `years` only the rows of those years (file loads are per file, always whole)."""
     wh = nsk.warehouse
+    spec = SOURCES[result.source]
     now = datetime.now(timezone.utc).replace(tzinfo=None)
+    staged = result.staged
     quarantine = result.quarantine.assign(run_id=run_id)
     loads = result.file_loads.assign(as_of=nsk.as_of_date, loaded_at=now, run_id=run_id)
+    in_staged = in_quarantine = None
+    if years is not None:
+        first, last = years
+        staged = staged[row_year(spec, staged).between(first, last)] if len(staged) else staged
+        quarantine = quarantine[quarantine["row_year"].between(first, last)] if len(quarantine) else quarantine
+        year_of = ((lambda t: sa.extract("year", t.c[spec.date_column])) if spec.date_column
+                   else (lambda t: t.c["aar"]))
+        in_staged = lambda t: year_of(t).between(first, last)  # noqa: E731
+        in_quarantine = lambda t: t.c["row_year"].between(first, last)  # noqa: E731
     with wh.transaction() as conn:
         wh.ensure_schemas(conn)
-        staged_table = wh.ensure_table(conn, "staging", result.source, staging_columns(SOURCES[result.source]))
-        wh.replace_rows(conn, staged_table, result.staged)
+        staged_table = wh.ensure_table(conn, "staging", result.source, staging_columns(spec))
+        wh.replace_rows(conn, staged_table, staged, condition=in_staged)
         q_table = wh.ensure_table(conn, "quarantine", "rejected_rows", tables.REJECTED_ROWS)
-        wh.replace_rows(conn, q_table, quarantine, where={"source": result.source})
+        wh.replace_rows(conn, q_table, quarantine, where={"source": result.source}, condition=in_quarantine)
         f_table = wh.ensure_table(conn, "meta", "file_loads", tables.FILE_LOADS)
         wh.replace_rows(conn, f_table, loads, where={"source": result.source})
 
@@ -84,6 +97,7 @@ def build_staging_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     deps = [staging_key("omraade_aktoerer")] if spec.name == "omraade_aktiviteter" else []
 
     @dg.asset(key=staging_key(spec.name), group_name=GROUP, deps=deps, kinds={"pandas", "pandera"},
+              partitions_def=YEARS, backfill_policy=dg.BackfillPolicy.single_run(),
               description=f"{spec.description} Typed and validated; one row per version of a record read, "
                           f"`er_gaeldende` marks the version that counts (latest export wins).",
               owners=["team:data-engineering"], tags={"domain": "sources"},
@@ -101,7 +115,8 @@ def build_staging_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         result = ingest_source(spec, nsk.raw_path / spec.name, nsk.as_of_date, key, known_actors, milestone_goals)
         for message in result.messages:
             context.log.info(message)
-        write_source(nsk, result, context.run_id)
+        years = run_years(context.run.tags)
+        write_source(nsk, result, context.run_id, years)
         loads = result.file_loads
         return dg.MaterializeResult(metadata={
             "rows_read": int(loads["rows_read"].sum()),
@@ -112,6 +127,7 @@ def build_staging_asset(spec: SourceSpec) -> dg.AssetsDefinition:
             "files_rejected": int((loads["status"] == "rejected").sum()),
             "quarantine_reasons": _reason_counts(result.quarantine),
             "as_of": nsk.as_of,
+            "years": "all" if years is None else f"{years[0]}-{years[1]}",
             "preview": dg.MetadataValue.md(preview(result.current, spec)),
         })
 

@@ -35,7 +35,8 @@ CPR_LIKE = re.compile(r"(?<!\d)(?:\d{6}-?\d{4}|\d{5}-\d{4}|\d{9})(?!\d)")
 def redact_cpr_like(text: str) -> str:
     return CPR_LIKE.sub(MASK, text)
 META_COLUMNS = ["export_date", "source_file", "source_row", "er_gaeldende"]
-QUARANTINE_COLUMNS = ["source", "file_name", "export_date", "row_number", "record_key", "reasons", "row_data"]
+QUARANTINE_COLUMNS = ["source", "file_name", "export_date", "row_number", "record_key", "reasons", "row_data",
+                      "row_year"]
 FILE_LOAD_COLUMNS = ["source", "file_name", "export_date", "sha256", "status", "reason", "encoding", "separator",
                      "rows_read", "rows_staged", "rows_quarantined", "extra_columns"]
 
@@ -339,8 +340,20 @@ def _quarantine_frame(spec: SourceSpec, rows: pd.DataFrame) -> pd.DataFrame:
         "record_key": rows["_key"].astype(object).where(rows["_key"].notna(), None),
         "reasons": ["; ".join(r) for r in rows["_reasons"]],
         "row_data": [_masked_json(spec, raw) for raw in rows["_raw"]],
+        "row_year": row_year(spec, rows),
     })
     return out.sort_values(["file_name", "row_number"]).reset_index(drop=True)
+
+
+def row_year(spec: SourceSpec, rows: pd.DataFrame) -> pd.Series:
+    """The calendar year a row belongs to: its date's (`aar` for milestones), or, when that could
+    not be read, its file's export year. Yearly partitions replace rows by this year."""
+    export_year = pd.to_datetime(rows["export_date"]).dt.year
+    if spec.date_column:
+        own = pd.to_datetime(rows[spec.date_column], errors="coerce").dt.year
+    else:
+        own = pd.to_numeric(rows["aar"], errors="coerce")
+    return own.fillna(export_year).astype("int64")
 
 
 def _masked_json(spec: SourceSpec, raw: pd.Series) -> str:
