@@ -1,6 +1,7 @@
 """Staging assets: one per source, each a thin wrapper around `ingest_source`."""
 
 
+import warnings
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -15,6 +16,9 @@ from nsk_pipeline.sources.ingest import SourceResult, ingest_source, reason_list
 from nsk_pipeline.sources.specs import SOURCES, SourceSpec
 
 GROUP = "sources"
+# The single-run backfill policy is what lets one run rebuild a range of years; Dagster still
+# labels the parameter beta, once per asset, on every import.
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
 
 
 def staging_key(source: str) -> dg.AssetKey:
