@@ -992,3 +992,26 @@ def test_cpr_typed_in_the_wrong_column_is_masked_everywhere(tmp_path):
         assert number not in text
     assert len(result.staged) == 1 and len(result.quarantine) == 1
     assert "***" in result.staged["henvist_til"].iloc[0]
+
+
+def test_a_same_date_conflict_is_quarantined_even_when_a_newer_version_exists(tmp_path):
+    """source-exports.md: two valid rows, same key, same export date, different values are a
+    conflict: both are quarantined — whether or not a later export supersedes them."""
+    from datetime import date as _date
+
+    from nsk_pipeline.sources.ingest import ingest_source as _ingest
+    from nsk_pipeline.sources.specs import SOURCES as _SOURCES
+
+    folder = tmp_path / "rettighedskurser"
+    folder.mkdir()
+    header = "kursus_id;dato;sted_type;deltagere;status\n"
+    (folder / "a_2025-01-10.csv").write_text(header + "K1;05-01-2025;jobcenter;10;gennemfoert\n")
+    (folder / "b_2025-01-10.csv").write_text(header + "K1;05-01-2025;jobcenter;12;gennemfoert\n")
+    (folder / "c_2025-04-10.csv").write_text(header + "K1;05-01-2025;jobcenter;11;gennemfoert\n")
+    result = _ingest(_SOURCES["rettighedskurser"], folder, _date(2025, 12, 31))
+    assert sorted(result.quarantine["file_name"]) == ["a_2025-01-10.csv", "b_2025-01-10.csv"]
+    assert result.quarantine["reasons"].str.startswith("conflict").all()
+    current = result.staged[result.staged["er_gaeldende"]]
+    assert list(current["deltagere"]) == [11] and list(current["source_file"]) == ["c_2025-04-10.csv"]
+    loads = result.file_loads.set_index("file_name")
+    assert (loads["rows_read"] == loads["rows_staged"] + loads["rows_quarantined"]).all()

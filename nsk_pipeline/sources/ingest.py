@@ -276,24 +276,22 @@ def _resolve_versions(spec: SourceSpec, parsed: list[_Parsed]) -> tuple[pd.DataF
     valid["_key"] = _record_key(spec, valid) if len(valid) else pd.Series(dtype="string")
     valid["_sig"] = _signature(spec, valid) if len(valid) else pd.Series(dtype="uint64")
     valid["er_gaeldende"] = False
-    conflicted = pd.Series(False, index=valid.index)
+    # Two valid versions of a key with the same export date but different values are a conflict,
+    # whatever came later: both are quarantined.
+    sig_count = valid.groupby(["_key", "export_date"])["_sig"].transform("nunique") if len(valid) else valid["_sig"]
+    conflicted = sig_count > 1
     conflict_reason: dict[int, str] = {}
-    pending = valid
-    while len(pending):
-        latest = pending.groupby("_key")["export_date"].transform("max")
-        at_latest = pending[pending["export_date"] == latest]
-        sig_count = at_latest.groupby("_key")["_sig"].transform("nunique")
-        winners = at_latest[sig_count == 1].drop_duplicates("_key")
-        valid.loc[winners.index, "er_gaeldende"] = True
-        clash = at_latest[sig_count > 1]
-        for key, group in clash.groupby("_key"):
-            where = ", ".join(f"{f} row {r}" for f, r in zip(group["source_file"], group["source_row"]))
-            for i in group.index:
-                conflict_reason[i] = (f"conflict: key {key} has different values in versions with the same export "
-                                      f"date {group['export_date'].iloc[0].date().isoformat()} ({where})")
-        conflicted.loc[clash.index] = True
-        # Keys whose newest versions conflict fall back to their older valid versions.
-        pending = pending[pending["_key"].isin(clash["_key"]) & (pending["export_date"] < latest)]
+    for (key, exported), group in valid[conflicted].groupby(["_key", "export_date"]):
+        where = ", ".join(f"{f} row {r}" for f, r in zip(group["source_file"], group["source_row"]))
+        for i in group.index:
+            conflict_reason[i] = (f"conflict: key {key} has different values in versions with the same export "
+                                  f"date {exported.date().isoformat()} ({where})")
+    # Latest export wins among the rest: a key whose newest versions conflict falls back to its
+    # newest valid older version; identical versions count once.
+    rest = valid[~conflicted]
+    latest = rest.groupby("_key")["export_date"].transform("max")
+    winners = rest[rest["export_date"] == latest].drop_duplicates("_key")
+    valid.loc[winners.index, "er_gaeldende"] = True
     current = valid[valid["er_gaeldende"]].set_index("_key")
     for i, reason in conflict_reason.items():
         key = valid.at[i, "_key"]
