@@ -139,10 +139,13 @@ def build_staging_asset(spec: SourceSpec) -> dg.AssetsDefinition:
 
 
 def _known_actors(nsk: NskResource) -> list[str]:
-    wh = nsk.warehouse
-    if not wh.has_table("staging", "omraade_aktoerer"):
-        return []
-    return [str(a) for a in wh.read_sql("SELECT DISTINCT aktoer_id FROM staging.omraade_aktoerer")["aktoer_id"]]
+    """Actor ids of the register's valid rows in all its exports up to the as-of date.
+
+    Read from the exports, not the staging table: after a rebuild of some years that table can
+    hold rows staged by a run with another as-of date.
+    """
+    register = ingest_source(SOURCES["omraade_aktoerer"], nsk.raw_path / "omraade_aktoerer", nsk.as_of_date)
+    return [str(a) for a in register.staged["aktoer_id"].dropna().unique()]
 
 
 staging_assets = [build_staging_asset(spec) for spec in SOURCES.values()]
