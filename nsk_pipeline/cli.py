@@ -121,24 +121,25 @@ def _summary(settings, result, failed_checks) -> str:
 
 
 def validate(args: argparse.Namespace) -> int:
-    from nsk_pipeline.core.settings import Settings, SettingsError
+    from nsk_pipeline.core.settings import settings_for_command
     from nsk_pipeline.sources.validate import validate_cli
 
-    try:
-        settings = Settings.from_env()
-    except SettingsError as e:
-        print(f"nsk: {e}", file=sys.stderr)
+    settings = settings_for_command()
+    if settings is None:
         return 2
     return validate_cli(args.directory, args.json, settings.as_of, settings.goals_path)
 
 
 def analyst_role(args: argparse.Namespace) -> int:
     from nsk_pipeline.core.roles import ensure_analyst_role
-    from nsk_pipeline.core.settings import Settings
+    from nsk_pipeline.core.settings import settings_for_command
     from nsk_pipeline.core.warehouse import Warehouse
 
+    settings = settings_for_command()
+    if settings is None:
+        return 2
     password = os.environ.get("NSK_ANALYST_PASSWORD") or None
-    wh = Warehouse(Settings.from_env().warehouse_url)
+    wh = Warehouse(settings.warehouse_url)
     try:
         ensure_analyst_role(wh, args.role, password)
     except ValueError as e:

@@ -51,3 +51,9 @@ def test_analyst_role_refuses_duckdb(duckdb_url, monkeypatch, capsys):
     monkeypatch.setenv("NSK_WAREHOUSE_URL", duckdb_url)
     assert main(["analyst-role"]) == 2
     assert "PostgreSQL" in capsys.readouterr().err
+
+
+def test_analyst_role_reports_a_malformed_setting_without_a_traceback(monkeypatch, capsys):
+    monkeypatch.setenv("NSK_AS_OF", "not-a-date")
+    assert main(["analyst-role"]) == 2
+    assert "NSK_AS_OF" in capsys.readouterr().err

@@ -84,3 +84,15 @@ def _read_key(env: dict[str, str]) -> bytes | None:
     if len(key.encode()) < MIN_KEY_BYTES:
         raise SettingsError(f"NSK_PSEUDONYM_KEY must be at least {MIN_KEY_BYTES} characters long")
     return key.encode()
+
+
+def settings_for_command() -> Settings | None:
+    """The settings for a command-line entry point; None, with the reason printed, when they are
+    malformed (the commands then exit 2)."""
+    import sys
+
+    try:
+        return Settings.from_env()
+    except SettingsError as e:
+        print(f"nsk: {e}", file=sys.stderr)
+        return None

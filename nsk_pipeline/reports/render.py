@@ -774,12 +774,10 @@ def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def report_cli(args: argparse.Namespace) -> int:
-    from nsk_pipeline.core.settings import REPO_ROOT, Settings, SettingsError
+    from nsk_pipeline.core.settings import REPO_ROOT, settings_for_command
 
-    try:
-        settings = Settings.from_env()
-    except SettingsError as e:
-        print(f"nsk: {e}", file=sys.stderr)
+    settings = settings_for_command()
+    if settings is None:
         return 2
     out = Path(args.out) if getattr(args, "out", None) else REPO_ROOT / DEFAULT_OUT_DIR
     wh = Warehouse(settings.warehouse_url)
