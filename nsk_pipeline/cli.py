@@ -32,10 +32,8 @@ def _instance():
 def materialize(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from nsk_pipeline.core.settings import Settings, SettingsError
-    from nsk_pipeline.definitions import ASSETS, CHECKS, EXPECTATION_CHECKS, build_definitions
-
     from nsk_pipeline.core.partitions import full_refresh_tags, parse_years, years_tags
+    from nsk_pipeline.core.settings import Settings, SettingsError
     from nsk_pipeline.goals.registry import GoalRegistryError, load_registry
 
     try:
@@ -46,6 +44,8 @@ def materialize(args: argparse.Namespace) -> int:
     except (SettingsError, GoalRegistryError, ValueError) as e:
         print(f"nsk: {e}", file=sys.stderr)
         return 2
+    # Only now: the code location builds its Definitions from the same NSK_* settings on import.
+    from nsk_pipeline.definitions import ASSETS, CHECKS, EXPECTATION_CHECKS, build_definitions
     from nsk_pipeline.core.runlock import RunLock, WarehouseBusy
     from nsk_pipeline.core.warehouse import Warehouse
 
