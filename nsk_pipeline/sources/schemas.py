@@ -164,7 +164,34 @@ def _add_check(schema: pa.DataFrameSchema, column: str, check: pa.Check) -> pa.D
 
 
 def failures_by_row(schema: pa.DataFrameSchema, df: pd.DataFrame) -> dict[object, list[tuple[str | None, str]]]:
-    """Every rule each row breaks: index → [(column, reason)]. Values are never quoted."""
+    """Every rule each row breaks: index → [(column, reason)]. Values are never quoted.
+
+    Column rules are element-wise, so pandera validates each column's distinct values once and
+    the verdicts are mapped back to the rows that hold them: exports repeat the same codes,
+    names and dates on every row, and pandera's string dtype check is a Python call per value.
+    The dataframe-wide rules (vectorised) run on the whole frame.
+    """
+    if any(name not in df.columns for name in schema.columns):
+        return _failures(schema, df, lambda i: [i])  # pandera reports the missing column
+    out: dict[object, list[tuple[str | None, str]]] = {}
+    for name, column in schema.columns.items():
+        s = df[name]
+        codes, _ = pd.factorize(s, use_na_sentinel=False)
+        distinct = s.drop_duplicates()  # same order as factorize's codes: first appearances
+        one = pa.DataFrameSchema({name: column}, strict=False, coerce=False)
+        if len(distinct) == len(s):
+            _merge(out, _failures(one, s.to_frame(), lambda i: [i]))
+            continue
+        rows_of = pd.Series(df.index).groupby(codes).agg(list)
+        distinct = distinct.reset_index(drop=True).to_frame()
+        _merge(out, _failures(one, distinct, lambda i: rows_of.iloc[int(i)]))
+    if schema.checks:
+        wide = pa.DataFrameSchema(checks=schema.checks, strict=False, coerce=False)
+        _merge(out, _failures(wide, df, lambda i: [i]))
+    return out
+
+
+def _failures(schema: pa.DataFrameSchema, df: pd.DataFrame, rows_of) -> dict[object, list[tuple[str | None, str]]]:
     try:
         schema.validate(df, lazy=True)
         return {}
@@ -176,10 +203,17 @@ def failures_by_row(schema: pa.DataFrameSchema, df: pd.DataFrame) -> dict[object
             continue
         reason = _describe(column, str(check))
         col = reason.split(":", 1)[0] if ":" in reason else column
-        out.setdefault(index, [])
-        if (col, reason) not in out[index]:
-            out[index].append((col, reason))
+        for row in rows_of(index):
+            problems = out.setdefault(row, [])
+            if (col, reason) not in problems:
+                problems.append((col, reason))
     return out
+
+
+def _merge(into: dict, more: dict) -> None:
+    for row, problems in more.items():
+        have = into.setdefault(row, [])
+        have.extend(p for p in problems if p not in have)
 
 
 def _describe(column: str | None, check: str) -> str:
