@@ -32,6 +32,15 @@ KEY = b"ingest-test-key-not-a-secret"
 OTHER_KEY = b"another-ingest-test-key-not-a-secret"
 
 
+@pytest.fixture(autouse=True, params=["one batch", "a batch per file"])
+def batch_size(request, monkeypatch):
+    """Every rule must hold whether a source's files are parsed together or in separate batches
+    (large deliveries are split; versions of a record then meet only in version resolution)."""
+    if request.param == "a batch per file":
+        monkeypatch.setattr("nsk_pipeline.sources.ingest.BATCH_ROWS", 1)
+    return request.param
+
+
 # --------------------------------------------------------------------------- CPR numbers
 
 

@@ -8,7 +8,7 @@ of a million rows costs minutes on both.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -84,18 +84,19 @@ class Warehouse:
                     conn.execute(sa.text(f'ALTER TABLE {schema}.{name} ADD COLUMN "{c.name}" {coltype}'))
         return table
 
-    def replace_rows(self, conn: Connection, table: sa.Table, df: pd.DataFrame,
+    def replace_rows(self, conn: Connection, table: sa.Table, df: pd.DataFrame | Iterable[pd.DataFrame],
                      where: Mapping[str, Any] | None = None,
                      condition: Callable[[sa.Table], Any] | None = None) -> None:
         """Delete the table's rows (those matching `where` and `condition`, if given) and insert
-        `df`, in `conn`'s transaction."""
+        `df` (a frame, or frames one after another), in `conn`'s transaction."""
         delete = table.delete()
         for col, value in (where or {}).items():
             delete = delete.where(table.c[col] == value)
         if condition is not None:
             delete = delete.where(condition(table))
         conn.execute(delete)
-        self.insert_frame(conn, table, df)
+        for frame in ([df] if isinstance(df, pd.DataFrame) else df):
+            self.insert_frame(conn, table, frame)
 
     def insert_frame(self, conn: Connection, table: sa.Table, df: pd.DataFrame) -> None:
         if df.empty:
@@ -114,6 +115,39 @@ class Warehouse:
             result = conn.execute(sa.text(sql), params)
             return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
+    def read_frames(self, sql: str, batch_rows: int | None = None) -> Iterator[pd.DataFrame]:
+        """A query's rows as DataFrames, all at once or `batch_rows` at a time (never an empty
+        iteration: an empty result is one empty frame with the columns). DuckDB hands over
+        columns natively, PostgreSQL streams from a server-side cursor: building Python row
+        tuples of millions of rows costs more than the query. Dates come back as datetime64."""
+        if self.dialect == "duckdb":
+            with self.engine.connect() as conn:
+                result = conn.connection.driver_connection.execute(sql)
+                if batch_rows is None:
+                    yield result.df()
+                    return
+                first = True
+                while True:
+                    chunk = result.fetch_df_chunk(max(1, batch_rows // 2048))  # chunks of 2048-row vectors
+                    if chunk.empty and not first:
+                        return
+                    yield chunk
+                    if chunk.empty:
+                        return
+                    first = False
+        with self.engine.connect().execution_options(stream_results=True) as conn:
+            result = conn.execute(sa.text(sql))
+            columns = list(result.keys())
+            empty = True
+            for rows in result.partitions(batch_rows):
+                empty = False
+                yield _dates_as_datetime64(pd.DataFrame(rows, columns=columns))
+            if empty:
+                yield pd.DataFrame(columns=columns)
+
+    def read_frame(self, sql: str) -> pd.DataFrame:
+        return next(iter(self.read_frames(sql)))
+
     def has_table(self, schema: str, name: str) -> bool:
         with self.engine.connect() as conn:
             return sa.inspect(conn).has_table(name, schema=schema)
@@ -123,6 +157,15 @@ class Warehouse:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _dates_as_datetime64(df: pd.DataFrame) -> pd.DataFrame:
+    for c in df.columns:
+        if df[c].dtype == object:
+            first = df[c].dropna()
+            if len(first) and isinstance(first.iloc[0], date) and not isinstance(first.iloc[0], datetime):
+                df[c] = pd.to_datetime(df[c])
+    return df
 
 
 def _create_engine(url: str) -> Engine:

@@ -41,7 +41,7 @@ def read_current(wh: Warehouse) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     current = {}
     for name, spec in SOURCES.items():
         if wh.has_table("staging", name):
-            df = typed_staging(spec, wh.read_sql(f"SELECT * FROM staging.{name} WHERE er_gaeldende"))
+            df = typed_staging(spec, wh.read_frame(f"SELECT * FROM staging.{name} WHERE er_gaeldende"))
         else:
             df = typed_staging(spec, pd.DataFrame())
         current[name] = df

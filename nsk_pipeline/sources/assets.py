@@ -50,13 +50,13 @@ def write_source(nsk: NskResource, result: SourceResult, run_id: str, years: tup
     wh = nsk.warehouse
     spec = SOURCES[result.source]
     now = datetime.now(timezone.utc).replace(tzinfo=None)
-    staged = result.staged
+    staged = result.parts
     quarantine = result.quarantine.assign(run_id=run_id)
     loads = result.file_loads.assign(as_of=nsk.as_of_date, loaded_at=now, run_id=run_id)
     in_staged = in_quarantine = None
     if years is not None:
         first, last = years
-        staged = staged[row_year(spec, staged).between(first, last)] if len(staged) else staged
+        staged = (part[row_year(spec, part).between(first, last)] for part in staged)
         quarantine = quarantine[quarantine["row_year"].between(first, last)] if len(quarantine) else quarantine
         year_of = ((lambda t: sa.extract("year", t.c[spec.date_column])) if spec.date_column
                    else (lambda t: t.c["aar"]))
@@ -77,6 +77,7 @@ PERSONAL = ("borger_pseudonym", "koen", "aldersgruppe")
 
 def preview(current: pd.DataFrame, spec: SourceSpec, rows: int = 5) -> str:
     """A few current rows as Markdown, without the pseudonym or the values derived from a CPR number."""
+    current = current[current["er_gaeldende"]] if "er_gaeldende" in current else current
     shown = current.drop(columns=[c for c in PERSONAL if c in current.columns]).head(rows)
     return shown.to_markdown(index=False) if len(shown) else "(no rows)"
 
@@ -124,15 +125,15 @@ def build_staging_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         loads = result.file_loads
         return dg.MaterializeResult(metadata={
             "rows_read": int(loads["rows_read"].sum()),
-            "rows_staged": len(result.staged),
-            "rows_current": int(result.staged["er_gaeldende"].sum()) if len(result.staged) else 0,
+            "rows_staged": result.rows_staged,
+            "rows_current": result.rows_current,
             "rows_quarantined": len(result.quarantine),
             "files_loaded": int((loads["status"] == "loaded").sum()),
             "files_rejected": int((loads["status"] == "rejected").sum()),
             "quarantine_reasons": _reason_counts(result.quarantine),
             "as_of": nsk.as_of,
             "years": "all" if years is None else f"{years[0]}-{years[1]}",
-            "preview": dg.MetadataValue.md(preview(result.current, spec)),
+            "preview": dg.MetadataValue.md(preview(result.parts[0] if result.parts else result.staged, spec)),
         })
 
     return _staging

@@ -21,6 +21,7 @@ import pandas as pd
 from nsk_pipeline.sources import parsing
 from nsk_pipeline.sources.readers import FileRejected, export_date_from_name, is_data_file, read_table
 from nsk_pipeline.sources.schemas import failures_by_row, schema_for
+from nsk_pipeline.sources.specs import SOURCES as SOURCES_BY_NAME
 from nsk_pipeline.sources.specs import SourceSpec
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,10 @@ CPR_LIKE = re.compile(r"(?<!\d)(?:\d{6}-?\d{4}|\d{5}-\d{4}|\d{9})(?!\d)")
 
 def redact_cpr_like(text: str) -> str:
     return CPR_LIKE.sub(MASK, text)
+# Files are parsed and validated together up to this many rows: pandas and pandera cost a fixed
+# overhead per call (a source re-exports the year to date every quarter, so files are many and
+# small), while a whole source at once would hold every raw value of millions of rows in memory.
+BATCH_ROWS = 200_000
 META_COLUMNS = ["export_date", "source_file", "source_row", "er_gaeldende"]
 QUARANTINE_COLUMNS = ["source", "file_name", "export_date", "row_number", "record_key", "reasons", "row_data",
                       "row_year"]
@@ -60,10 +65,29 @@ class FileLoad:
 @dataclass
 class SourceResult:
     source: str
-    staged: pd.DataFrame
+    parts: list[pd.DataFrame]  # the staged rows, in batches of files (each with compact dtypes)
     quarantine: pd.DataFrame
     file_loads: pd.DataFrame
     messages: list[str] = field(default_factory=list)
+
+    @property
+    def staged(self) -> pd.DataFrame:
+        """All staged rows in one frame (small sources and tests; the assets write `parts`)."""
+        if len(self.parts) == 1:
+            return self.parts[0]
+        return pd.concat(self.parts, ignore_index=True) if self.parts else pd.DataFrame(columns=self.columns)
+
+    @property
+    def columns(self) -> list[str]:
+        return staged_columns(SOURCES_BY_NAME[self.source]) if self.source in SOURCES_BY_NAME else []
+
+    @property
+    def rows_staged(self) -> int:
+        return sum(len(p) for p in self.parts)
+
+    @property
+    def rows_current(self) -> int:
+        return sum(int(p["er_gaeldende"].sum()) for p in self.parts)
 
     @property
     def current(self) -> pd.DataFrame:
@@ -75,6 +99,14 @@ class _Parsed:
     typed: pd.DataFrame  # every row read, typed; index = position in `raw`
     raw: pd.DataFrame  # the rows as read (text)
     reasons: dict[int, list[str]]  # index → every reason the row fails
+
+
+@dataclass
+class _Batch:
+    """One batch of files after parsing: its valid rows (compact, with record key and signature)
+    and its rows that break a rule (with their masked raw values, for the quarantine)."""
+    valid: pd.DataFrame
+    bad: pd.DataFrame
 
 
 def staged_columns(spec: SourceSpec) -> list[str]:
@@ -91,7 +123,9 @@ def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: by
                   known_actors: Collection[str] | None = None,
                   milestone_goals: Collection[str] | None = None) -> SourceResult:
     messages: list[str] = []
-    delivered: list[tuple[FileLoad, pd.DataFrame]] = []
+    pending: list[tuple[FileLoad, pd.DataFrame]] = []  # read, not parsed yet
+    delivered: list[FileLoad] = []
+    batches: list[_Batch] = []
     loads: list[FileLoad] = []
     seen: dict[tuple[str, date], str] = {}
     files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
@@ -136,33 +170,45 @@ def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: by
         if extra:
             load.extra_columns = redact_cpr_like(", ".join(extra))
             messages.append(f"{spec.name}/{path.name}: extra columns ignored: {load.extra_columns}")
-        raw = table.frame.reindex(columns=spec.column_names)
-        raw.index = pd.Index(table.row_numbers, name="row_number")
+        raw = _prepared_raw(spec, table)
         load.rows_read = len(raw)
-        delivered.append((load, raw))
-    # Parse and validate all of a source's files at once: per-file pandas and pandera overhead
-    # dominates otherwise (a source re-exports the year to date every quarter).
-    parsed = [_parse_files(spec, delivered, schema, pseudonym_key)] if delivered else []
-    staged, quarantine = _resolve_versions(spec, parsed)
-    staged_per_file = staged["source_file"].value_counts() if len(staged) else pd.Series(dtype=int)
+        pending.append((load, raw))
+        delivered.append(load)
+        if sum(len(r) for _, r in pending) >= BATCH_ROWS:
+            batches.append(_batch(spec, _parse_files(spec, pending, schema, pseudonym_key)))
+            pending = []
+    if pending:
+        batches.append(_batch(spec, _parse_files(spec, pending, schema, pseudonym_key)))
+    parts, quarantine = _resolve_versions(spec, batches, folder)
+    staged_per_file = pd.Series(dtype="int64")
+    for part in parts:
+        staged_per_file = staged_per_file.add(part["source_file"].astype(object).value_counts(), fill_value=0)
     quarantined_per_file = quarantine["file_name"].value_counts() if len(quarantine) else pd.Series(dtype=int)
-    for load, _ in delivered:
+    for load in delivered:
         load.rows_staged = int(staged_per_file.get(load.file_name, 0))
         load.rows_quarantined = int(quarantined_per_file.get(load.file_name, 0))
     file_loads = pd.DataFrame([asdict(x) for x in loads], columns=FILE_LOAD_COLUMNS)
-    return SourceResult(spec.name, staged, quarantine, file_loads, messages)
+    return SourceResult(spec.name, parts, quarantine, file_loads, messages)
 
 
-def _parse_files(spec: SourceSpec, delivered: list[tuple[FileLoad, pd.DataFrame]], schema,
-                 key: bytes | None) -> _Parsed:
-    raw = pd.concat([r for _, r in delivered], ignore_index=True)
-    if spec.sensitive:  # before parsing: reasons and row_data quote the raw values
+def _prepared_raw(spec: SourceSpec, table) -> pd.DataFrame:
+    """A file's rows as the contract names them, indexed by row number; in a sensitive source
+    with CPR-like tokens outside the CPR column masked (reasons and row_data quote raw values)."""
+    raw = table.frame.reindex(columns=spec.column_names)
+    raw.index = pd.Index(table.row_numbers, name="row_number")
+    if spec.sensitive:
         for col in raw.columns:
             if col not in spec.sensitive:
                 # Once per distinct value: exports repeat the same codes and names on every row.
                 values = raw[col].dropna().unique()
                 raw[col] = raw[col].map({v: redact_cpr_like(v) for v in values if isinstance(v, str)}).where(
                     raw[col].notna(), None)
+    return raw
+
+
+def _parse_files(spec: SourceSpec, delivered: list[tuple[FileLoad, pd.DataFrame]], schema,
+                 key: bytes | None) -> _Parsed:
+    raw = pd.concat([r for _, r in delivered], ignore_index=True)
     sizes = [len(r) for _, r in delivered]
     files = pd.Series(np.repeat([load.file_name for load, _ in delivered], sizes), index=raw.index)
     export_dates = pd.Series(np.repeat([pd.Timestamp(load.export_date) for load, _ in delivered], sizes),
@@ -252,60 +298,127 @@ def _record_key(spec: SourceSpec, typed: pd.DataFrame) -> pd.Series:
 
 
 def _signature(spec: SourceSpec, typed: pd.DataFrame) -> pd.Series:
-    """Typed, normalised content of a row, to tell identical versions from conflicting ones."""
+    """Typed, normalised content of a row, to tell identical versions from conflicting ones.
+    Hashes values, not codes, so it is the same for equal rows in different batches."""
     cols = [c for c in staged_columns(spec) if c not in META_COLUMNS]
-    frame = typed[cols].copy()
-    for c in spec.columns:
-        if c.kind == "name_key":
-            frame[c.name] = parsing.normalise_key(frame[c.name].astype(object))
-    return pd.util.hash_pandas_object(frame.astype("string").fillna("\x00"), index=False)
+    frame = pd.DataFrame(index=typed.index)
+    names = {c.name for c in spec.columns if c.kind == "name_key"}
+    for c in cols:
+        s = typed[c]
+        if c in names:
+            s = parsing.normalise_key(s.astype(object))
+        if s.dtype == object:
+            s = s.fillna("\x00")  # a missing value is not the text "None"
+        frame[c] = s
+    return pd.util.hash_pandas_object(frame, index=False, categorize=True)
 
 
-def _resolve_versions(spec: SourceSpec, parsed: list[_Parsed]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Latest export wins; same-date conflicts are quarantined; older valid versions step in."""
+def _compact(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as categoricals: codes, names and pseudonyms repeat across millions of rows."""
+    for c in frame.columns:
+        if frame[c].dtype == object:
+            frame[c] = frame[c].astype("category")
+    return frame
+
+
+def _batch(spec: SourceSpec, p: _Parsed) -> _Batch:
     cols = staged_columns(spec)
-    if not parsed:
-        return pd.DataFrame(columns=cols), pd.DataFrame(columns=QUARANTINE_COLUMNS)
-    (p,) = parsed
     is_bad = p.typed.index.isin([i for i, r in p.reasons.items() if r])
     bad = p.typed[is_bad].copy()
     bad["_reasons"] = [list(p.reasons[i]) for i in bad.index]
     bad["_raw"] = [p.raw.loc[i] for i in bad.index]
-    valid = p.typed[~is_bad].copy()  # keeps its positions in p.raw
+    bad["_key"] = _record_key(spec, bad) if len(bad) else pd.Series(dtype="string")
+    valid = p.typed[~is_bad]
+    valid = valid.assign(
+        _key=_record_key(spec, valid) if len(valid) else pd.Series(dtype="string"),
+        _sig=_signature(spec, valid) if len(valid) else pd.Series(dtype="uint64"))
+    valid = valid[[c for c in cols if c != "er_gaeldende"] + ["_key", "_sig"]].reset_index(drop=True)
+    valid["_key"] = valid["_key"].astype(object)
+    return _Batch(_compact(valid), bad)
 
-    valid["_key"] = _record_key(spec, valid) if len(valid) else pd.Series(dtype="string")
-    valid["_sig"] = _signature(spec, valid) if len(valid) else pd.Series(dtype="uint64")
-    valid["er_gaeldende"] = False
+
+def _resolve_versions(spec: SourceSpec, batches: list[_Batch], folder: Path | None = None
+                      ) -> tuple[list[pd.DataFrame], pd.DataFrame]:
+    """Latest export wins; same-date conflicts are quarantined; older valid versions step in.
+
+    Decided over every batch at once on a narrow frame (record key codes, export date,
+    signature); the wide rows stay in their batches."""
+    cols = staged_columns(spec)
+    if not batches:
+        return [], pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    keys = pd.api.types.union_categoricals([b.valid["_key"] for b in batches])
+    sizes = [len(b.valid) for b in batches]
+    narrow = pd.DataFrame({
+        "_k": keys.codes,
+        "export_date": np.concatenate([b.valid["export_date"].to_numpy("datetime64[ns]") for b in batches]),
+        "_sig": np.concatenate([b.valid["_sig"].to_numpy("uint64") for b in batches]),
+        "_batch": np.repeat(np.arange(len(batches)), sizes),
+        "_pos": np.concatenate([np.arange(n) for n in sizes]),
+    })
     # Two valid versions of a key with the same export date but different values are a conflict,
     # whatever came later: both are quarantined.
-    sig_count = valid.groupby(["_key", "export_date"])["_sig"].transform("nunique") if len(valid) else valid["_sig"]
-    conflicted = sig_count > 1
-    conflict_reason: dict[int, str] = {}
-    for (key, exported), group in valid[conflicted].groupby(["_key", "export_date"]):
-        where = ", ".join(f"{f} row {r}" for f, r in zip(group["source_file"], group["source_row"]))
-        for i in group.index:
-            conflict_reason[i] = (f"conflict: key {key} has different values in versions with the same export "
-                                  f"date {exported.date().isoformat()} ({where})")
+    conflicted = (narrow.groupby(["_k", "export_date"])["_sig"].transform("nunique") > 1).to_numpy()
     # Latest export wins among the rest: a key whose newest versions conflict falls back to its
     # newest valid older version; identical versions count once.
-    rest = valid[~conflicted]
-    latest = rest.groupby("_key")["export_date"].transform("max")
-    winners = rest[rest["export_date"] == latest].drop_duplicates("_key")
-    valid.loc[winners.index, "er_gaeldende"] = True
-    current = valid[valid["er_gaeldende"]].set_index("_key")
-    for i, reason in conflict_reason.items():
-        key = valid.at[i, "_key"]
-        conflict_reason[i] = reason + "; " + _still_counts(current, key)
-    moved = valid[conflicted].copy()
-    moved["_reasons"] = [[conflict_reason[i]] for i in moved.index]
-    moved["_raw"] = [p.raw.loc[i] for i in moved.index]
-    staged = valid[~conflicted]
-    if len(bad):
-        bad["_key"] = _record_key(spec, bad)
-        bad["_reasons"] = [reasons + ([_still_counts(current, k)] if isinstance(k, str) and k in current.index else [])
+    rest = narrow[~conflicted]
+    latest = rest.groupby("_k")["export_date"].transform("max")
+    winners = rest[rest["export_date"] == latest].drop_duplicates("_k")
+    current = np.zeros(len(narrow), dtype=bool)
+    current[winners.index.to_numpy()] = True
+    narrow["er_gaeldende"] = current
+    counting = narrow[current].set_index("_k")[["_batch", "_pos"]]
+
+    def still_counts(code: int) -> str:
+        if code not in counting.index:
+            return "no valid version of this key counts"
+        at = counting.loc[code]
+        row = batches[int(at["_batch"])].valid.iloc[int(at["_pos"])]
+        return (f"the version still counting is {row['source_file']} row {row['source_row']} "
+                f"(export date {row['export_date'].date().isoformat()})")
+
+    parts, moved = [], []
+    offsets = np.cumsum([0, *sizes])
+    for i, b in enumerate(batches):
+        flags = narrow["er_gaeldende"].to_numpy()[offsets[i]:offsets[i + 1]]
+        lost = conflicted[offsets[i]:offsets[i + 1]]
+        if lost.any():
+            moved.append(b.valid[lost].assign(_k=keys.codes[offsets[i]:offsets[i + 1]][lost]))
+        part = b.valid[~lost].assign(er_gaeldende=flags[~lost])
+        parts.append(part[cols].reset_index(drop=True))
+    moved_rows = _conflict_rows(spec, pd.concat(moved, ignore_index=True), folder, still_counts) if moved else None
+    bad = pd.concat([b.bad for b in batches if len(b.bad)], ignore_index=True) if any(len(b.bad) for b in batches) \
+        else None
+    if bad is not None:
+        code_of = {k: c for c, k in enumerate(keys.categories)}
+        bad["_reasons"] = [reasons + ([still_counts(code_of[k])] if isinstance(k, str) and k in code_of
+                                      and code_of[k] in counting.index else [])
                            for reasons, k in zip(bad["_reasons"], bad["_key"])]
-    quarantine = _quarantine_frame(spec, pd.concat([bad, moved], ignore_index=True))
-    return staged[cols].reset_index(drop=True), quarantine
+    rows = [r for r in (bad, moved_rows) if r is not None and len(r)]
+    quarantine = _quarantine_frame(spec, pd.concat(rows, ignore_index=True)) if rows else \
+        pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    return [p for p in parts if len(p)] or parts[:1], quarantine
+
+
+def _conflict_rows(spec: SourceSpec, moved: pd.DataFrame, folder: Path | None, still_counts) -> pd.DataFrame:
+    """Same-date conflicting versions, with reasons and their raw values read again from their
+    files (rare, so the raw text of millions of valid rows need not be kept)."""
+    moved = moved.reset_index(drop=True)
+    moved["_key"] = moved["_key"].astype(object)
+    moved["source_file"] = moved["source_file"].astype(object)
+    reasons = {}
+    for (key, exported), group in moved.groupby(["_key", "export_date"]):
+        where = ", ".join(f"{f} row {r}" for f, r in zip(group["source_file"], group["source_row"]))
+        for i in group.index:
+            reasons[i] = [(f"conflict: key {key} has different values in versions with the same export "
+                           f"date {exported.date().isoformat()} ({where}); {still_counts(int(moved.at[i, '_k']))}")]
+    moved["_reasons"] = [reasons[i] for i in moved.index]
+    raw_of: dict[tuple[str, int], pd.Series] = {}
+    for name, group in moved.groupby("source_file"):
+        raw = _prepared_raw(spec, read_table(Path(folder) / name, expected_columns=spec.column_names))
+        for r in group["source_row"]:
+            raw_of[(name, int(r))] = raw.loc[int(r)]
+    moved["_raw"] = [raw_of[(f, int(r))] for f, r in zip(moved["source_file"], moved["source_row"])]
+    return moved
 
 
 def reason_list(reasons: str) -> list[str]:
@@ -317,14 +430,6 @@ def reason_list(reasons: str) -> list[str]:
             continue
         out.append("conflict" if reason.startswith("conflict") else reason)
     return out
-
-
-def _still_counts(current: pd.DataFrame, key: str) -> str:
-    if key in current.index:
-        row = current.loc[key]
-        return (f"the version still counting is {row['source_file']} row {row['source_row']} "
-                f"(export date {row['export_date'].date().isoformat()})")
-    return "no valid version of this key counts"
 
 
 def _quarantine_frame(spec: SourceSpec, rows: pd.DataFrame) -> pd.DataFrame:
