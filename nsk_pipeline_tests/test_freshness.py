@@ -17,6 +17,7 @@ from nsk_pipeline.schedules import (
     SOURCE_FRESHNESS_POLICY,
     STAGING_KEYS,
     apply_source_freshness,
+    delivery_check,
     delivery_result,
     freshness_checks,
     latest_delivery,
@@ -49,8 +50,8 @@ def _write_loads(url: str, rows: list[tuple[str, str, str]]) -> None:
         wh.dispose()
 
 
-def _check(source: str) -> dg.AssetChecksDefinition:
-    return next(c for c in freshness_checks if next(iter(c.check_keys)).asset_key == staging_key(source))
+def _check(source: str):
+    return lambda nsk: delivery_check(nsk, source)
 
 
 def test_one_check_per_source():
@@ -116,9 +117,10 @@ def test_materialised_from_old_files_is_still_stale(tmp_path, duckdb_url):
             shutil.copy(f, raw / "rettighedskurser" / f.name)
     assert list((raw / "rettighedskurser").iterdir())
     asset = next(a for a in staging_assets if staging_key("rettighedskurser") in a.keys)
-    check = _check("rettighedskurser")
-    result = dg.materialize([asset, check], resources={"nsk": _resource(duckdb_url, raw_dir=str(raw))},
-                            instance=dg.DagsterInstance.ephemeral(), tags=full_refresh_tags())
+    key = staging_key("rettighedskurser")
+    result = dg.materialize([asset, *freshness_checks], resources={"nsk": _resource(duckdb_url, raw_dir=str(raw))},
+                            instance=dg.DagsterInstance.ephemeral(), tags=full_refresh_tags(),
+                            selection=dg.AssetSelection.assets(key) | dg.AssetSelection.checks_for_assets(key))
     assert result.success
     [evaluation] = result.get_asset_check_evaluations()
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN

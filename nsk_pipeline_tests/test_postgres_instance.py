@@ -70,7 +70,8 @@ def test_materialise_with_postgres_instance_and_warehouse(pg_instance, postgres_
     checks = [c for c in [*CHECKS, *freshness_checks] if any(k.asset_key == key for k in c.check_keys)]
     result = dg.materialize([asset, *checks], instance=pg_instance,
                             resources={"nsk": NskResource.from_settings(settings)},
-                            tags={"nsk/as_of": settings.as_of.isoformat(), **full_refresh_tags()})
+                            tags={"nsk/as_of": settings.as_of.isoformat(), **full_refresh_tags()},
+                            selection=dg.AssetSelection.assets(key) | dg.AssetSelection.checks_for_assets(key))
     assert result.success
     evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert evaluations["rows_reconcile"] and evaluations["source_delivered_recently"]

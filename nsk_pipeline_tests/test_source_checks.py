@@ -13,14 +13,14 @@ from nsk_pipeline.core.partitions import full_refresh_tags
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.core.warehouse import Warehouse
 from nsk_pipeline.sources.assets import staging_assets, staging_key
-from nsk_pipeline.sources.checks import staging_checks
+from nsk_pipeline.sources.checks import pandera_rules
+from nsk_pipeline.sources.specs import SOURCES
 
 from .conftest import DEMO_RAW
 
 
 def _pandera_rules(source: str):
-    return next(c for c in staging_checks
-                if dg.AssetCheckKey(staging_key(source), "pandera_rules") in c.check_keys)
+    return lambda nsk: pandera_rules(nsk, SOURCES[source])
 
 
 @pytest.mark.parametrize("batch_rows", [3, 500_000])
@@ -55,3 +55,29 @@ def test_pandera_rules_fails_on_a_tampered_staged_row(warehouse_url, monkeypatch
     by_rule = broken.metadata["failures_by_rule"].value
     assert set(by_rule) == {"status: not one of the allowed codes", "deltagere: below the allowed minimum"}
     assert "udsat" not in str(broken.metadata) and "rettighedskurser_" in broken.metadata["sample_rows"].value
+
+
+def test_a_failed_blocking_check_stops_the_marts(duckdb_url, monkeypatch):
+    """The checks run in one step per domain; a failed blocking check still keeps the marts from
+    being built on the rows it rejected."""
+    from nsk_pipeline.core.settings import Settings
+    from nsk_pipeline.definitions import ASSETS, CHECKS, build_definitions
+    from nsk_pipeline.sources import checks
+
+    real = checks.reconcile
+
+    def broken(loads, staged, quarantined):
+        problems = real(loads, staged, quarantined)
+        return problems + (["injected: a row went missing"] if loads["source"].eq("vejlederlog").any() else [])
+
+    monkeypatch.setattr(checks, "reconcile", broken)
+    monkeypatch.setenv("NSK_RAW_DIR", str(DEMO_RAW))
+    defs = build_definitions(Settings.from_env())
+    result = dg.materialize([*ASSETS, *CHECKS], resources=defs.resources, raise_on_error=False,
+                            instance=dg.DagsterInstance.ephemeral(), tags=full_refresh_tags())
+    failed = {(e.asset_key.to_user_string(), e.check_name) for e in result.get_asset_check_evaluations()
+              if not e.passed}
+    assert failed == {("staging/vejlederlog", "rows_reconcile")}
+    materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "staging/vejlederlog" in materialised
+    assert not any(k.startswith("marts/") for k in materialised)

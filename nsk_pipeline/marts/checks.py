@@ -23,17 +23,12 @@ def goal_attainment_problems(ga: pd.DataFrame) -> list[str]:
     return problems
 
 
-@dg.asset_check(asset=mart_key("goal_attainment"), name="contract_invariants",
-                description="One row per goal and year; status and status_tekst agree; progress = actual/target; "
-                            "no numeric goal judged without an actual.")
 def goal_attainment_invariants(nsk: NskResource) -> dg.AssetCheckResult:
     ga = nsk.warehouse.read_table("marts", "goal_attainment")
     problems = goal_attainment_problems(ga)
     return dg.AssetCheckResult(passed=not problems, metadata={"rows": len(ga), "problems": "\n".join(problems) or "none"})
 
 
-@dg.asset_check(asset=mart_key("indicator_breakdown"), name="disclosure_control",
-                description="No counsellor-log breakdown cell shows a count of 1-4; suppressed cells show no value.")
 def breakdown_disclosure(nsk: NskResource) -> dg.AssetCheckResult:
     bd = nsk.warehouse.read_sql(
         "SELECT b.* FROM marts.indicator_breakdown b JOIN marts.indicators i USING (indicator_id) "
@@ -45,4 +40,29 @@ def breakdown_disclosure(nsk: NskResource) -> dg.AssetCheckResult:
                                          "suppressed_with_value": len(shown)})
 
 
-mart_checks = [goal_attainment_invariants, breakdown_disclosure]
+_CHECKS = {
+    dg.AssetCheckKey(mart_key("goal_attainment"), "contract_invariants"): (
+        goal_attainment_invariants,
+        "One row per goal and year; status and status_tekst agree; progress = actual/target; "
+        "no numeric goal judged without an actual."),
+    dg.AssetCheckKey(mart_key("indicator_breakdown"), "disclosure_control"): (
+        breakdown_disclosure,
+        "No counsellor-log breakdown cell shows a count of 1-4; suppressed cells show no value."),
+}
+
+
+@dg.multi_asset_check(
+    name="mart_checks",
+    specs=[dg.AssetCheckSpec(key.name, asset=key.asset_key, description=description)
+           for key, (_, description) in _CHECKS.items()],
+    can_subset=True,
+    description="The marts' contract invariants, in one step.",
+)
+def mart_checks_step(context: dg.AssetCheckExecutionContext, nsk: NskResource):
+    from nsk_pipeline.sources.checks import for_check
+
+    for key in sorted(context.selected_asset_check_keys, key=lambda k: (k.asset_key.path, k.name)):
+        yield for_check(key, _CHECKS[key][0](nsk))
+
+
+mart_checks = [mart_checks_step]

@@ -50,59 +50,84 @@ def typed_staging(spec: SourceSpec, df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def build_staging_checks(spec: SourceSpec) -> list[dg.AssetChecksDefinition]:
-    key = staging_key(spec.name)
-
-    @dg.asset_check(asset=key, name="rows_reconcile", blocking=True,
-                    description="Every row read is staged or quarantined: rows read = staged + quarantined, per file.")
-    def rows_reconcile(context: dg.AssetCheckExecutionContext, nsk: NskResource) -> dg.AssetCheckResult:
-        wh = nsk.warehouse
-        loads = wh.read_sql("SELECT * FROM meta.file_loads WHERE source = :s", s=spec.name)
-        staged = int(wh.read_sql(f"SELECT count(*) AS n FROM staging.{spec.name}")["n"].iloc[0])
-        quarantined = int(wh.read_sql("SELECT count(*) AS n FROM quarantine.rejected_rows WHERE source = :s",
-                                      s=spec.name)["n"].iloc[0])
-        # After a rebuild of some years the tables also hold other years' rows from earlier runs,
-        # so only the per-file rule can be checked then.
-        full = run_years(context.run.tags) is None
-        problems = reconcile(loads, staged if full else None, quarantined if full else None)
-        return dg.AssetCheckResult(passed=not problems, metadata={
-            "rows_read": int(loads["rows_read"].sum()), "rows_staged": staged,
-            "rows_quarantined": quarantined, "scope": "full" if full else "per file",
-            "problems": "\n".join(problems) or "none"})
-
-    @dg.asset_check(asset=key, name="pandera_rules", blocking=True,
-                    description=f"The staged rows satisfy the pandera model {MODELS[spec.name].__name__}.")
-    def pandera_rules(nsk: NskResource) -> dg.AssetCheckResult:
-        schema = MODELS[spec.name].to_schema()
-        by_rule: dict[str, int] = {}
-        sample: list[str] = []
-        checked = failing = 0
-        # In batches: the check reads back everything staged, which can be millions of rows.
-        for batch in nsk.warehouse.read_frames(f"SELECT * FROM staging.{spec.name}", batch_rows=CHECK_BATCH_ROWS):
-            staged = typed_staging(spec, batch)
-            failures = failures_by_row(schema, staged)
-            checked += len(staged)
-            failing += len(failures)
-            for problems in failures.values():
-                for _, reason in problems:
-                    by_rule[reason] = by_rule.get(reason, 0) + 1
-            sample += [f"{staged.at[i, 'source_file']} row {staged.at[i, 'source_row']}"
-                       for i in list(failures)[:5 - len(sample)]]
-        return dg.AssetCheckResult(passed=not failing, metadata={
-            "rows_checked": checked, "rows_failing": failing, "failures_by_rule": by_rule,
-            "sample_rows": ", ".join(sample) or "none"})
-
-    @dg.asset_check(asset=key, name="files_accepted", blocking=False,
-                    description="Every delivered export could be read (a rejected file is reported, not fatal).")
-    def files_accepted(nsk: NskResource) -> dg.AssetCheckResult:
-        loads = nsk.warehouse.read_sql("SELECT file_name, reason FROM meta.file_loads "
-                                       "WHERE source = :s AND status = 'rejected'", s=spec.name)
-        return dg.AssetCheckResult(
-            passed=loads.empty, severity=dg.AssetCheckSeverity.WARN,
-            metadata={"files_rejected": len(loads),
-                      "rejected": "\n".join(f"{r.file_name}: {r.reason}" for r in loads.itertuples()) or "none"})
-
-    return [rows_reconcile, pandera_rules, files_accepted]
+def rows_reconcile(nsk: NskResource, spec: SourceSpec, full: bool = True) -> dg.AssetCheckResult:
+    wh = nsk.warehouse
+    loads = wh.read_sql("SELECT * FROM meta.file_loads WHERE source = :s", s=spec.name)
+    staged = int(wh.read_sql(f"SELECT count(*) AS n FROM staging.{spec.name}")["n"].iloc[0])
+    quarantined = int(wh.read_sql("SELECT count(*) AS n FROM quarantine.rejected_rows WHERE source = :s",
+                                  s=spec.name)["n"].iloc[0])
+    # After a rebuild of some years the tables also hold other years' rows from earlier runs,
+    # so only the per-file rule can be checked then.
+    problems = reconcile(loads, staged if full else None, quarantined if full else None)
+    return dg.AssetCheckResult(passed=not problems, metadata={
+        "rows_read": int(loads["rows_read"].sum()), "rows_staged": staged,
+        "rows_quarantined": quarantined, "scope": "full" if full else "per file",
+        "problems": "\n".join(problems) or "none"})
 
 
-staging_checks = [check for spec in SOURCES.values() for check in build_staging_checks(spec)]
+def pandera_rules(nsk: NskResource, spec: SourceSpec) -> dg.AssetCheckResult:
+    schema = MODELS[spec.name].to_schema()
+    by_rule: dict[str, int] = {}
+    sample: list[str] = []
+    checked = failing = 0
+    # In batches: the check reads back everything staged, which can be millions of rows.
+    for batch in nsk.warehouse.read_frames(f"SELECT * FROM staging.{spec.name}", batch_rows=CHECK_BATCH_ROWS):
+        staged = typed_staging(spec, batch)
+        failures = failures_by_row(schema, staged)
+        checked += len(staged)
+        failing += len(failures)
+        for problems in failures.values():
+            for _, reason in problems:
+                by_rule[reason] = by_rule.get(reason, 0) + 1
+        sample += [f"{staged.at[i, 'source_file']} row {staged.at[i, 'source_row']}"
+                   for i in list(failures)[:5 - len(sample)]]
+    return dg.AssetCheckResult(passed=not failing, metadata={
+        "rows_checked": checked, "rows_failing": failing, "failures_by_rule": by_rule,
+        "sample_rows": ", ".join(sample) or "none"})
+
+
+def files_accepted(nsk: NskResource, spec: SourceSpec) -> dg.AssetCheckResult:
+    loads = nsk.warehouse.read_sql("SELECT file_name, reason FROM meta.file_loads "
+                                   "WHERE source = :s AND status = 'rejected'", s=spec.name)
+    return dg.AssetCheckResult(
+        passed=loads.empty, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"files_rejected": len(loads),
+                  "rejected": "\n".join(f"{r.file_name}: {r.reason}" for r in loads.itertuples()) or "none"})
+
+
+# name → (blocking, description)
+CHECKS = {
+    "rows_reconcile": (True, "Every row read is staged or quarantined: rows read = staged + quarantined, per file."),
+    "pandera_rules": (True, "The staged rows satisfy the source's pandera model ({model})."),
+    "files_accepted": (False, "Every delivered export could be read (a rejected file is reported, not fatal)."),
+}
+
+
+@dg.multi_asset_check(
+    name="staging_checks",
+    specs=[dg.AssetCheckSpec(name, asset=staging_key(spec.name), blocking=blocking,
+                             description=description.format(model=MODELS[spec.name].__name__))
+           for spec in SOURCES.values() for name, (blocking, description) in CHECKS.items()],
+    can_subset=True,
+    description="The staged sources' checks, in one step: a step costs more than these queries.",
+)
+def staging_checks_step(context: dg.AssetCheckExecutionContext, nsk: NskResource):
+    full = run_years(context.run.tags) is None
+    for key in sorted(context.selected_asset_check_keys, key=lambda k: (k.asset_key.path, k.name)):
+        spec = SOURCES[key.asset_key.path[-1]]
+        if key.name == "rows_reconcile":
+            result = rows_reconcile(nsk, spec, full)
+        elif key.name == "pandera_rules":
+            result = pandera_rules(nsk, spec)
+        else:
+            result = files_accepted(nsk, spec)
+        yield for_check(key, result)
+
+
+def for_check(key: dg.AssetCheckKey, result: dg.AssetCheckResult) -> dg.AssetCheckResult:
+    """`result` addressed to one check of a multi-asset check."""
+    return dg.AssetCheckResult(asset_key=key.asset_key, check_name=key.name, passed=result.passed,
+                               severity=result.severity, description=result.description, metadata=result.metadata)
+
+
+staging_checks = [staging_checks_step]
