@@ -412,3 +412,85 @@ def test_derive_list_at_and_misaligned_index() -> None:
     at = pd.Series([dt.date(2018, 6, 15), dt.date(2018, 6, 14)], index=[1, 0], dtype=object)
     out = derive(pd.Series([number, number], index=[0, 1]), at, KEY)
     assert out["aldersgruppe"].tolist() == ["under_18", "18-29"]  # aligned on the index
+
+
+# --------------------------------------------------------------------------- distinct values
+# derive works once per distinct raw value / number and vectorises the age; these check it
+# against the scalar functions applied row by row, with repeats and mixed spellings.
+
+
+def _derive_reference(value: object, at: object) -> tuple:
+    digits, reason = norm(value)
+    if digits is None:
+        return None, None, None, False, reason
+    born = birth_date(digits)
+    at_date = None if at is None or at is pd.NaT else pd.Timestamp(at).date()
+    after = at_date is not None and born > at_date
+    band = age_band(born, at_date) if at_date is not None and not after else None
+    return pseudonymise(digits, KEY), sex(digits), band, after, None
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(
+                valid_cprs().map(lambda item: item[0]),
+                st.sampled_from([None, float("nan"), "", "  ", "x", make_cpr(31, 2, 90, 1), "0101901234"]),
+            ),
+            st.sampled_from(["plain", "dash", "nine", "spaces"]),
+            st.one_of(st.none(), st.dates(min_value=dt.date(1850, 1, 1), max_value=dt.date(2100, 12, 31))),
+        ),
+        max_size=15,
+    )
+)
+def test_property_derive_matches_row_by_row(rows: list) -> None:
+    cells = []
+    for value, form, _ in rows:
+        if isinstance(value, str) and re.fullmatch(r"[0-9]{10}", value):
+            value = {
+                "plain": value,
+                "dash": f"{value[:6]}-{value[6:]}",
+                "nine": value[1:] if value.startswith("0") else value,
+                "spaces": f" {value}\t",
+            }[form]
+        cells.append(value)
+    cprs = pd.Series(cells * 2, index=range(100, 100 + 2 * len(cells)), dtype=object)
+    ats = [at for _, _, at in rows] * 2
+    expected = [_derive_reference(v, at) for v, at in zip(cprs, ats)]
+    for at in (
+        pd.Series(ats, index=cprs.index, dtype=object),
+        pd.Series(pd.to_datetime(pd.Series(ats, dtype=object)).array, index=cprs.index),  # datetime64
+    ):
+        out = derive(cprs, at, KEY)
+        assert list(out.index) == list(cprs.index)
+        assert out["foedt_efter_oprettet"].dtype == bool
+        assert [tuple(r) for r in out.itertuples(index=False)] == expected
+
+
+def test_derive_tz_aware_at_uses_local_date() -> None:
+    number = make_cpr(15, 6, 0, 4, 222)  # 2000-06-15
+    at = pd.Series(pd.to_datetime(["2018-06-14 23:30", "2018-06-15 00:30"]).tz_localize("Europe/Copenhagen"))
+    out = derive(pd.Series([number, number]), at, KEY)
+    assert out["aldersgruppe"].tolist() == ["under_18", "18-29"]
+    assert derive(pd.Series([number, number]), at.astype(object), KEY).equals(out)
+
+
+def test_derive_all_blank() -> None:
+    out = derive(pd.Series([None, "", float("nan")], dtype=object), dt.date(2025, 1, 1), KEY)
+    assert out["borger_pseudonym"].tolist() == [None] * 3
+    assert out["aldersgruppe"].tolist() == [None] * 3
+    assert out["foedt_efter_oprettet"].tolist() == [False] * 3
+    assert out["cpr_error"].tolist() == [None] * 3
+
+
+def test_derive_century_rule() -> None:
+    # (YY, 7th digit, birth year) on each side of every boundary of the century rule
+    cases = [(0, 0, 1900), (99, 3, 1999), (36, 4, 2036), (37, 4, 1937), (36, 9, 2036), (37, 9, 1937),
+             (57, 5, 2057), (58, 5, 1858), (57, 8, 2057), (58, 8, 1858), (0, 6, 2000), (99, 7, 1899)]
+    numbers = pd.Series([make_cpr(15, 6, yy, seventh) for yy, seventh, _ in cases] * 2)
+    born = [dt.date(year, 6, 15) for _, _, year in cases]
+    at = pd.Series(born + [b - dt.timedelta(days=1) for b in born], dtype=object)
+    out = derive(numbers, at, KEY)
+    assert out["aldersgruppe"].tolist() == ["under_18"] * len(born) + [None] * len(born)
+    assert out["foedt_efter_oprettet"].tolist() == [False] * len(born) + [True] * len(born)

@@ -378,3 +378,95 @@ def test_property_counts_round_trip(n: int, form: str) -> None:
 def test_property_normalise_code_idempotent(text: str) -> None:
     once = normalise_code(text)
     assert normalise_code(once) == once
+
+
+# --------------------------------------------------------------------------- distinct values
+# The parsers work once per distinct value and map the results back to the rows; these
+# check that against parsing each cell on its own, with repeats, blanks and NA mixed in.
+
+TRICKY = [
+    None, float("nan"), pd.NA, "", "  ", "\t", "\xa0", "\x1c", "a", " a", "a ", "A", "Høj", " HØJ ", "hoej",
+    "Nørrebro  Park Skole", "nørrebro park skole", "Ba\u030arn", "ÆØÅ", "5.B", "5.b", "1", " 1 ", "1.000",
+    "1,000", "-0", "2,5", "04-03-2025", "2025-03-04", " 4.3.2025", "31-02-2025", "2024", "2024.0",
+    "vold|Økonomi", "økonomi, vold", " | ", 1, 1.0, True, 0.0, -0.0, 2024, dt.date(2025, 3, 4), ["a"],
+]
+
+
+def _per_cell(parser, items: list, **kw) -> tuple[list, list]:
+    """(values, errors) from parsing each cell as a Series of its own."""
+    pairs = [parser(pd.Series([v], dtype=object), **kw) for v in items]
+    return [v.tolist()[0] for v, _ in pairs], [e.tolist()[0] for _, e in pairs]
+
+
+def _key_reference(value: object) -> str | None:
+    """normalise_key's rule for one cell, written out plainly."""
+    import re
+    import unicodedata
+
+    if value is None or (not isinstance(value, (str, list)) and pd.isna(value)):
+        return None
+    text = value.strip() if isinstance(value, str) else str(value).strip()
+    if not text:
+        return None
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFC", text).casefold()).strip() or None
+
+
+PARSERS = [
+    (parse_dates, {}),
+    (parse_dates, {"required": False, "not_after": dt.date(2025, 3, 4)}),
+    (parse_counts, {}),
+    (parse_codes, {"allowed": ["a", "høj", "1"]}),
+    (parse_codes, {"allowed": ["a"], "default": "a"}),
+    (parse_code_list, {"allowed": ["vold", "oekonomi", "a"]}),
+    (parse_year, {}),
+    (parse_text, {}),
+    (parse_text, {"required": False}),
+]
+
+
+def _same_as_per_cell(items: list, index: list | None = None) -> None:
+    s = pd.Series(items, index=index, dtype=object)
+    for parser, kw in PARSERS:
+        values, errors = parser(s, **kw)
+        expected_values, expected_errors = _per_cell(parser, items, **kw)
+        assert list(values.index) == list(s.index) and list(errors.index) == list(s.index)
+        assert values.dtype == parser(pd.Series([None], dtype=object), **kw)[0].dtype
+        assert values.tolist() == expected_values, parser.__name__
+        assert [type(v) for v in values.tolist()] == [type(v) for v in expected_values]
+        assert errors.tolist() == expected_errors, parser.__name__
+    assert normalise_key(s).tolist() == [_key_reference(v) for v in items]
+
+
+def test_distinct_values_match_each_cell_parsed_alone() -> None:
+    items = TRICKY + TRICKY[::-1] + TRICKY
+    _same_as_per_cell(items, index=[f"r{i}" for i in range(len(items))])
+
+
+@settings(max_examples=100, deadline=None)  # each cell is also parsed alone: keep it short
+@given(st.lists(st.sampled_from(TRICKY) | st.text(alphabet=" \ta1.,-|AaøØ", max_size=6), max_size=20))
+def test_property_distinct_values_match_each_cell_parsed_alone(items: list) -> None:
+    _same_as_per_cell(items)
+
+
+@pytest.mark.parametrize("dtype", ["string", "string[pyarrow]", "large_string[pyarrow]"])
+def test_string_dtypes_parse_like_object(dtype: str) -> None:
+    items = [v for v in TRICKY if v is None or isinstance(v, str)] * 2
+    obj = pd.Series(items, dtype=object)
+    typed = pd.Series(items, dtype=dtype)
+    for parser, kw in PARSERS:
+        for got, expected in zip(parser(typed, **kw), parser(obj, **kw)):
+            assert got.dtype == expected.dtype
+            assert got.tolist() == expected.tolist()
+    assert normalise_key(typed).tolist() == normalise_key(obj).tolist()
+
+
+@pytest.mark.parametrize("items", [[], [None, float("nan"), pd.NA, "", "  "]])
+def test_empty_and_all_blank(items: list) -> None:
+    s = pd.Series(items, dtype=object)
+    for parser, kw in PARSERS:
+        values, errors = parser(s, **kw)
+        assert len(values) == len(errors) == len(s)
+        assert _per_cell(parser, items, **kw) == (values.tolist(), errors.tolist())
+    assert str(parse_counts(s)[0].dtype) == "Int64" and str(parse_year(s)[0].dtype) == "Int64"
+    assert parse_text(s)[0].dtype == object and parse_dates(s)[0].dtype == object
+    assert normalise_key(s).tolist() == [None] * len(s)

@@ -109,6 +109,19 @@ def _require(cpr: str) -> str:
 # --------------------------------------------------------------------------- public
 
 
+def _normalise_distinct(s: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(codes, digits, reasons)``: :func:`_normalise_one` once per distinct raw value;
+    ``codes`` gives each row's entry, -1 (blank) the tables' last ``(None, None)``."""
+    codes, uniques = pd.factorize(s if s.dtype == object else s.astype(object), use_na_sentinel=True)
+    n = len(uniques)
+    digits = np.empty(n + 1, dtype=object)
+    reasons = np.empty(n + 1, dtype=object)
+    for i, u in enumerate(uniques):
+        digits[i], reasons[i] = _normalise_one(u)
+    digits[n], reasons[n] = None, None
+    return codes, digits, reasons
+
+
 def normalise_cpr(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Ten-digit CPR strings (or None) and reasons (or None), aligned to ``s``.
 
@@ -116,17 +129,10 @@ def normalise_cpr(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     """
     if not isinstance(s, pd.Series):
         s = pd.Series(s, dtype=object)
-    codes, uniques = pd.factorize(s.astype(object), use_na_sentinel=True)
-    n = len(uniques)
-    values = np.empty(n + 1, dtype=object)
-    errors = np.empty(n + 1, dtype=object)
-    for i, u in enumerate(uniques):
-        values[i], errors[i] = _normalise_one(u)
-    values[n], errors[n] = None, None
-    idx = np.where(codes < 0, n, codes)
+    codes, digits, reasons = _normalise_distinct(s)
     return (
-        pd.Series(values[idx], index=s.index, dtype=object),
-        pd.Series(errors[idx], index=s.index, dtype=object),
+        pd.Series(digits[codes], index=s.index, dtype=object),
+        pd.Series(reasons[codes], index=s.index, dtype=object),
     )
 
 
@@ -218,10 +224,32 @@ def _ymd_of(v: object) -> float:
     return np.nan
 
 
+def _sex_and_birth(numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``koen`` and the birth date as yyyymmdd (float) of validated ten-digit numbers,
+    vectorised; each with a trailing None/NaN entry for rows without a number."""
+    v = numbers.astype(np.int64) if len(numbers) else np.empty(0, dtype=np.int64)
+    dd, mm, yy = v // 10**8, v // 10**6 % 100, v // 10**4 % 100
+    seventh, last = v // 1000 % 10, v % 10
+    # the century rule of _century
+    century = np.select(
+        [seventh <= 3, (seventh == 4) | (seventh == 9)],
+        [1900, np.where(yy <= 36, 2000, 1900)],
+        np.where(yy <= 57, 2000, 1800),
+    )
+    birth = ((century + yy) * 10000 + mm * 100 + dd).astype(float)
+    koen = np.where(last % 2 == 0, "kvinde", "mand").astype(object)
+    return np.append(koen, None), np.append(birth, np.nan)
+
+
 def _to_ymd(at: pd.Series) -> np.ndarray:
-    codes, uniques = pd.factorize(at.astype(object), use_na_sentinel=True)
+    dtype = at.dtype
+    if isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "M"):
+        # vectorised: the same (local) calendar date as Timestamp.date() in _ymd_of
+        ymd = at.dt.year * 10000 + at.dt.month * 100 + at.dt.day
+        return ymd.to_numpy(dtype=float, na_value=np.nan)
+    codes, uniques = pd.factorize(at if dtype == object else at.astype(object), use_na_sentinel=True)
     table = np.array([_ymd_of(u) for u in uniques] + [np.nan], dtype=float)
-    return table[np.where(codes < 0, len(uniques), codes)]
+    return table[codes]
 
 
 def derive(cpr: pd.Series, at: pd.Series | dt.date, key: bytes) -> pd.DataFrame:
@@ -237,19 +265,18 @@ def derive(cpr: pd.Series, at: pd.Series | dt.date, key: bytes) -> pd.DataFrame:
     key = _check_key(key)
     if not isinstance(cpr, pd.Series):
         cpr = pd.Series(cpr, dtype=object)
-    digits, errors = normalise_cpr(cpr)
-    codes, uniques = pd.factorize(digits, use_na_sentinel=True)
-    n = len(uniques)
-    pseud = np.empty(n + 1, dtype=object)
-    koen = np.empty(n + 1, dtype=object)
-    birth_ymd = np.full(n + 1, np.nan)
-    for i, d in enumerate(uniques):
-        pseud[i] = pseudonymise(d, key)
-        koen[i] = "kvinde" if int(d[-1]) % 2 == 0 else "mand"
-        b = _birth_or_none(d)
-        birth_ymd[i] = b.year * 10000 + b.month * 100 + b.day  # type: ignore[union-attr]
-    pseud[n] = koen[n] = None
-    idx = np.where(codes < 0, n, codes)
+    raw_codes, raw_digits, reasons = _normalise_distinct(cpr)
+    # several raw spellings (dashed, nine digits, ...) can give one number: one HMAC per number
+    num_codes, numbers = pd.factorize(raw_digits, use_na_sentinel=True)
+    # numbers are validated ten ASCII digits (_normalise_one), so pseudonymise's checks are
+    # not repeated per number; hmac.digest is its one-shot equivalent
+    pseud = np.empty(len(numbers) + 1, dtype=object)
+    pseud[:-1] = [hmac.digest(key, d.encode("ascii"), "sha256").hex() for d in numbers]
+    pseud[-1] = None
+    koen, birth_ymd = _sex_and_birth(np.asarray(numbers, dtype=object))
+    # row -> distinct raw value -> distinct number; a blank row (-1) picks the raw tables'
+    # last entry, itself -1 here, and -1 picks the None entry of pseud/koen/birth_ymd
+    idx = num_codes[raw_codes]
 
     if isinstance(at, pd.Series):
         at_series = at.reindex(cpr.index) if not at.index.equals(cpr.index) else at
@@ -258,25 +285,25 @@ def derive(cpr: pd.Series, at: pd.Series | dt.date, key: bytes) -> pd.DataFrame:
     else:
         at_series = pd.Series([at] * len(cpr), index=cpr.index, dtype=object)
     at_ymd = _to_ymd(at_series)
-    b_ymd = birth_ymd[idx] if len(idx) else np.empty(0)
+    b_ymd = birth_ymd[idx]
 
     known = ~np.isnan(b_ymd) & ~np.isnan(at_ymd)
     with np.errstate(invalid="ignore"):
         after = known & (b_ymd > at_ymd)
         # completed years: floor((yyyymmdd_at - yyyymmdd_birth) / 10000)
         age = np.floor((at_ymd - b_ymd) / 10000)
-    band = np.full(len(cpr), None, dtype=object)
-    ok = known & ~after
-    for name, lower in zip(AGE_BANDS, _BAND_LOWER):
-        band[ok & (age >= lower)] = name
+    # band = the last lower bound <= age; rows without a known, non-negative age -> None
+    bands = np.array([*AGE_BANDS, None], dtype=object)
+    pos = np.searchsorted(np.array(_BAND_LOWER, dtype=float), age, side="right") - 1
+    band = bands[np.where(known & ~after, pos, len(AGE_BANDS))]
 
     return pd.DataFrame(
         {
-            "borger_pseudonym": pd.Series(pseud[idx] if len(idx) else [], index=cpr.index, dtype=object),
-            "koen": pd.Series(koen[idx] if len(idx) else [], index=cpr.index, dtype=object),
+            "borger_pseudonym": pd.Series(pseud[idx], index=cpr.index, dtype=object),
+            "koen": pd.Series(koen[idx], index=cpr.index, dtype=object),
             "aldersgruppe": pd.Series(band, index=cpr.index, dtype=object),
             "foedt_efter_oprettet": pd.Series(after, index=cpr.index, dtype=bool),
-            "cpr_error": errors,
+            "cpr_error": pd.Series(reasons[raw_codes], index=cpr.index, dtype=object),
         },
         index=cpr.index,
     )

@@ -20,6 +20,7 @@ rejected as ambiguous: in Danish it is 1, in an English export 1000.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import re
 import unicodedata
 from collections.abc import Callable, Collection
@@ -96,34 +97,86 @@ def _quote(value: str) -> str:
     return repr(value)
 
 
-def _apply(
-    s: pd.Series,
-    fn: Callable[[str], Result],
-    blank: Result,
-    dtype: str | None = None,
-) -> tuple[pd.Series, pd.Series]:
-    """Run ``fn`` once per distinct non-blank trimmed value; blanks get ``blank``."""
-    if not isinstance(s, pd.Series):
-        s = pd.Series(s, dtype=object)
-    cleaned = [_blank(v) for v in s.array] if len(s) else []
-    codes, uniques = pd.factorize(pd.Series(cleaned, dtype=object), use_na_sentinel=True)
-    n_unique = len(uniques)
-    values = np.empty(n_unique + 1, dtype=object)
-    errors = np.empty(n_unique + 1, dtype=object)
-    for i, u in enumerate(uniques):
+def _distinct(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, texts)``: the distinct trimmed non-blank texts of ``s`` (as
+    :func:`_blank` defines them) and, per row, the position of its text (-1 = blank).
+
+    Python touches each distinct value once, not each row: exports repeat the same
+    codes, names and dates on every row."""
+    try:
+        codes, raw = pd.factorize(s, use_na_sentinel=True)
+    except TypeError:  # unhashable cells (lists, ...): trim row by row
+        cleaned = np.empty(len(s), dtype=object)
+        cleaned[:] = [_blank(v) for v in s.array]
+        return pd.factorize(cleaned, use_na_sentinel=True)
+    raw = np.asarray(raw, dtype=object)
+    if pd.api.types.infer_dtype(raw, skipna=False) == "string":  # every distinct value is a str
+        stripped = [u.strip() for u in raw]
+        if "" not in stripped and not any(map(operator.is_not, stripped, raw)):
+            return codes, raw  # already trimmed and non-blank (what the readers produce)
+        table = np.array(stripped, dtype=object)
+        table[table == ""] = None
+        is_text = np.ones(len(raw), dtype=bool)
+    else:
+        is_text = np.fromiter((isinstance(u, str) for u in raw), dtype=bool, count=len(raw))
+        table = np.empty(len(raw), dtype=object)
+        table[is_text] = [u.strip() or None for u in raw[is_text]]
+    if not is_text.all():
+        # Non-text cells go row by row through _blank: equal-but-different values
+        # (1 and 1.0 and True, 0.0 and -0.0) share a factorize code but not a str().
+        rows = np.flatnonzero((codes >= 0) & ~is_text[codes])
+        extra = np.empty(len(rows), dtype=object)
+        extra[:] = [_blank(v) for v in s.array[rows]]
+        codes = codes.copy()
+        codes[rows] = len(table) + np.arange(len(rows))
+        table = np.concatenate([table, extra])
+    # distinct raw values can trim to the same text (" a" and "a"), and to blank
+    codes2, texts = pd.factorize(table, use_na_sentinel=True)
+    return np.append(codes2, -1)[codes], np.asarray(texts, dtype=object)
+
+
+def _as_series(s: object) -> pd.Series:
+    return s if isinstance(s, pd.Series) else pd.Series(s, dtype=object)
+
+
+def _tables(
+    texts: np.ndarray, fn: Callable[[str], Result], blank: Result
+) -> tuple[list[object], np.ndarray]:
+    """``fn`` over each distinct text; the last entry is ``blank``."""
+    n = len(texts)
+    values: list[object] = [None] * (n + 1)
+    errors = np.empty(n + 1, dtype=object)
+    for i, u in enumerate(texts):
         try:
             values[i], errors[i] = fn(u)
         except Exception:  # noqa: BLE001 - a parser bug must not crash the ingest
             values[i], errors[i] = None, "could not be parsed"
-    values[n_unique], errors[n_unique] = blank
-    idx = np.where(codes < 0, n_unique, codes)
-    out_values = values[idx] if len(idx) else np.empty(0, dtype=object)
-    out_errors = errors[idx] if len(idx) else np.empty(0, dtype=object)
-    if dtype is not None:
-        vals = pd.Series(pd.array(list(out_values), dtype=dtype), index=s.index)
-    else:
-        vals = pd.Series(out_values, index=s.index, dtype=object)
-    return vals, pd.Series(out_errors, index=s.index, dtype=object)
+    values[n], errors[n] = blank
+    return values, errors
+
+
+def _spread(table: np.ndarray, codes: np.ndarray, index: pd.Index) -> pd.Series:
+    """One row per code; code -1 (blank) picks the table's last entry."""
+    return pd.Series(table[codes], index=index, dtype=object)
+
+
+def _apply(s: pd.Series, fn: Callable[[str], Result], blank: Result) -> tuple[pd.Series, pd.Series]:
+    """Run ``fn`` once per distinct non-blank trimmed value; blanks get ``blank``."""
+    s = _as_series(s)
+    codes, texts = _distinct(s)
+    values, errors = _tables(texts, fn, blank)
+    table = np.empty(len(values), dtype=object)
+    table[:] = values
+    return _spread(table, codes, s.index), _spread(errors, codes, s.index)
+
+
+def _apply_int(s: pd.Series, fn: Callable[[str], Result], blank: Result) -> tuple[pd.Series, pd.Series]:
+    """:func:`_apply` with ``Int64`` values, converted per distinct value, not per row."""
+    s = _as_series(s)
+    codes, texts = _distinct(s)
+    values, errors = _tables(texts, fn, blank)
+    ints = pd.array(values, dtype="Int64").take(np.where(codes < 0, len(texts), codes))
+    return pd.Series(ints, index=s.index), _spread(errors, codes, s.index)
 
 
 # --------------------------------------------------------------------------- dates
@@ -205,8 +258,7 @@ def _parse_one_count(text: str) -> Result:
 def parse_counts(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Non-negative whole numbers → ``Int64``; blank → 0. See the module docstring
     for the ``.``/``,`` rules. Signs other than none are "not a number" (``+3``)."""
-    values, errors = _apply(s, _parse_one_count, (0, None))
-    return pd.Series(pd.array(list(values), dtype="Int64"), index=values.index), errors
+    return _apply_int(s, _parse_one_count, (0, None))
 
 
 # --------------------------------------------------------------------------- codes
@@ -295,21 +347,28 @@ def parse_year(s: pd.Series, required: bool = True) -> tuple[pd.Series, pd.Serie
             return None, f"{NOT_A_YEAR}, got {_quote(text)}"
         return int(m.group("y")), None
 
-    values, errors = _apply(s, one, (None, MISSING if required else None))
-    return pd.Series(pd.array(list(values), dtype="Int64"), index=values.index), errors
+    return _apply_int(s, one, (None, MISSING if required else None))
 
 
 def normalise_key(s: pd.Series) -> pd.Series:
     """Names used as keys of a count (school, class): casefold, runs of whitespace
     collapsed, trimmed. Blank/None → None."""
 
-    def one(text: str) -> Result:
-        return _WS_RE.sub(" ", unicodedata.normalize("NFC", text).casefold()).strip() or None, None
-
-    values, _ = _apply(s, one, (None, None))
-    return values
+    s = _as_series(s)
+    codes, texts = _distinct(s)
+    table = np.empty(len(texts) + 1, dtype=object)
+    # str.split() splits on exactly the characters \s matches, so this is _WS_RE.sub(" ", t).strip()
+    table[:-1] = [" ".join(unicodedata.normalize("NFC", t).casefold().split()) or None for t in texts]
+    table[-1] = None
+    return _spread(table, codes, s.index)
 
 
 def parse_text(s: pd.Series, required: bool = True) -> tuple[pd.Series, pd.Series]:
     """Trimmed text or None; blank and required → "missing value"."""
-    return _apply(s, lambda t: (t, None), (None, MISSING if required else None))
+    s = _as_series(s)
+    codes, texts = _distinct(s)
+    # the distinct trimmed texts are the values: no per-value call needed
+    values = np.append(texts, None)
+    errors = np.full(len(texts) + 1, None, dtype=object)
+    errors[-1] = MISSING if required else None
+    return _spread(values, codes, s.index), _spread(errors, codes, s.index)
