@@ -149,6 +149,13 @@ def run_size(size: str, work: Path, repeat: int) -> SizeResult:
             print(f"  pipeline failed (exit {m.code}), see {folder / 'pipeline.log'}", file=sys.stderr)
         steps, run_s = step_times(home)
         m.extra["run_s"] = run_s
+        if size == "demo":
+            # The README's command as a user runs it: no DAGSTER_HOME, so Dagster keeps the run in
+            # memory instead of writing ~500 events (one per year partition and asset) to SQLite.
+            warehouse.unlink(missing_ok=True)
+            bare = {k: v for k, v in env.items() if k != "DAGSTER_HOME"}
+            m.extra["no_home_s"] = timed([NSK, "materialize", "--log-level", "WARNING"], bare,
+                                         folder / "pipeline_no_home.log").wall
         pipelines.append((m, steps))
         out = folder / "baseline.duckdb"
         timings = folder / "baseline_timings.json"
@@ -160,6 +167,9 @@ def run_size(size: str, work: Path, repeat: int) -> SizeResult:
         baselines.append(b)
     # The median run of each (by wall time).
     pm, steps = sorted(pipelines, key=lambda x: x[0].wall)[len(pipelines) // 2]
+    bare = sorted(m.extra["no_home_s"] for m, _ in pipelines if "no_home_s" in m.extra)
+    if bare:
+        pm.extra["no_home_s"] = bare[len(bare) // 2]
     bm = sorted(baselines, key=lambda x: x.wall)[len(baselines) // 2]
     diff = compare(folder / "baseline.duckdb", folder / "warehouse.duckdb") if pm.code == 0 and bm.code == 0 else None
     return SizeResult(size, rows, gen_s, pm, bm, steps, diff)
@@ -228,9 +238,15 @@ def targets(results: list[SizeResult]) -> list[str]:
 
     if "demo" in by:
         d = by["demo"]
-        out.append(f"- Demo, `nsk materialize` end to end (warm): ≤ {TARGETS['demo_wall_s']:.0f} s wall — "
-                   f"{d.pipeline.wall:.1f} s: {verdict(d.pipeline.wall <= TARGETS['demo_wall_s'])}")
-        out.append(f"- Demo: ≤ {TARGETS['demo_ratio']:.0f}× the baseline — {d.ratio:.1f}×: "
+        out.append(f"- Demo, `nsk materialize` end to end (warm), run recorded in a DAGSTER_HOME: ≤ "
+                   f"{TARGETS['demo_wall_s']:.0f} s wall — {d.pipeline.wall:.1f} s: "
+                   f"{verdict(d.pipeline.wall <= TARGETS['demo_wall_s'])}")
+        bare = d.pipeline.extra.get("no_home_s")
+        if bare:
+            out.append(f"- Demo, the README's command (no DAGSTER_HOME: an in-memory instance): ≤ "
+                       f"{TARGETS['demo_wall_s']:.0f} s wall — {bare:.1f} s: "
+                       f"{verdict(bare <= TARGETS['demo_wall_s'])}; {bare / d.baseline.wall:.1f}× the baseline")
+        out.append(f"- Demo: ≤ {TARGETS['demo_ratio']:.0f}× the baseline — {d.ratio:.1f}× (recorded run): "
                    f"{verdict(d.ratio <= TARGETS['demo_ratio'])}")
     big = by.get("5000000")
     if big:

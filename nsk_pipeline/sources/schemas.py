@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
@@ -182,9 +183,12 @@ def failures_by_row(schema: pa.DataFrameSchema, df: pd.DataFrame) -> dict[object
         if len(distinct) == len(s):
             _merge(out, _failures(one, s.to_frame(), lambda i: [i]))
             continue
-        rows_of = pd.Series(df.index).groupby(codes).agg(list)
-        distinct = distinct.reset_index(drop=True).to_frame()
-        _merge(out, _failures(one, distinct, lambda i: rows_of.iloc[int(i)]))
+        failing = _failures(one, distinct.reset_index(drop=True).to_frame(), lambda i: [i])
+        if failing:  # rare: only then find the rows holding each failing value
+            order = np.argsort(codes, kind="stable")
+            bounds = np.searchsorted(codes[order], np.arange(len(distinct) + 1))
+            _merge(out, {row: problems for code, problems in failing.items()
+                         for row in df.index[order[bounds[int(code)]:bounds[int(code) + 1]]]})
     if schema.checks:
         wide = pa.DataFrameSchema(checks=schema.checks, strict=False, coerce=False)
         _merge(out, _failures(wide, df, lambda i: [i]))
