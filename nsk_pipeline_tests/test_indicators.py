@@ -198,3 +198,104 @@ def test_breakdown_of_a_reported_year_without_rows_is_zeros():
     assert len(cases_2025) and (cases_2025["value"] == 0).all()
     koen = bd[(bd["indicator_id"] == "borgersager") & (bd["year"] == 2024) & (bd["dimension"] == "risikoniveau")]
     assert koen.set_index("category")["value"].to_dict() == {"lav": 6, "middel": 0, "hoej": 0}
+
+
+# --- the marts group by period and category: they must agree with `value` over each period -----
+
+def mixed_engine(as_of=date(2025, 8, 15)) -> PandasIndicatorEngine:
+    schools = frame([
+        school(forloeb_id="1", dato="2024-02-01", pilot="ja", antal_elever=20),
+        school(forloeb_id="2", dato="2024-05-01", pilot="ja", aktivitet="fagpersonsoplaeg", klasse=None,
+               antal_elever=None, antal_fagpersoner=7),
+        school(forloeb_id="3", dato="2024-11-01", pilot="ja", aktivitet="foraeldredialog", klasse=None,
+               antal_elever=None, antal_foraeldre=30),
+        school(forloeb_id="4", dato="2024-08-01", skole="A  SKOLE", antal_elever=26, udbyder=" Mino "),
+        school(forloeb_id="5", dato="2024-03-03", skole="Fri", skoletype="friskole", antal_elever=None),
+        school(forloeb_id="6", dato="2025-01-10", skole="fri", skoletype="friskole", tema="rettigheder",
+               antal_elever=12, udbyder="Mino"),
+        school(forloeb_id="7", dato="2025-06-30", klasse=None, antal_elever=9, status="aflyst"),
+    ])
+    log = frame([dict(type=t, risikoniveau=r, temaer=th, borger_pseudonym=p, koen=k, aldersgruppe="18-29",
+                      oprettet=d, status="aktiv")
+                 for t, r, th, p, k, d in [
+                     ("borgersag", "hoej", "arbejdsmarked|vold", "p1", "kvinde", "2024-01-05"),
+                     ("borgersag", "lav", "vold", "p1", "mand", "2024-04-05"),
+                     ("borgersag", None, None, "p2", None, "2024-07-05"),
+                     ("borgersag", "middel", "voldelig|andet", None, "kvinde", "2025-02-05"),
+                     ("henvendelse", None, "bolig", None, None, "2025-05-05"),
+                     ("borgersag", "hoej", "arbejdsmarked", "p3", "mand", "2025-12-30")]],
+                date_cols=("oprettet",))
+    courses = frame([dict(dato="2024-06-01", sted_type="jobcenter", deltagere=12, status="gennemfoert"),
+                     dict(dato="2025-03-01", sted_type="civilsamfund", deltagere=None, status="gennemfoert")])
+    activities = frame([dict(dato="2024-02-01", omraade="Nord ", type="borgeraktivitet", deltagere=40,
+                             aktoerer="A1|a2", maalgruppe="blandet", status="gennemfoert"),
+                        dict(dato="2024-09-01", omraade="Nord", type="netvaerksmoede", deltagere=None,
+                             aktoerer="a1, A3", maalgruppe=None, status="gennemfoert"),
+                        dict(dato="2025-04-01", omraade="Syd", type="kompetenceudvikling", deltagere=5,
+                             aktoerer=None, maalgruppe="fagpersoner", status="gennemfoert")])
+    actors = frame([dict(aktoer_id="a", tilsluttet="2024-02-01", udtraadt=None, sektor="skole"),
+                    dict(aktoer_id="b", tilsluttet="2024-06-01", udtraadt="2025-03-01", sektor=None),
+                    dict(aktoer_id="c", tilsluttet="2025-09-01", udtraadt=None, sektor="andet")],
+                   date_cols=("tilsluttet", "udtraadt"))
+    return engine(as_of=as_of, years=(2024, 2025), skoleforloeb=schools, vejlederlog=log,
+                  rettighedskurser=courses, omraade_aktiviteter=activities, omraade_aktoerer=actors)
+
+
+def _parts(v) -> tuple:
+    return tuple("null" if x is None or pd.isna(x) else float(x) for x in (v.value, v.numerator, v.denominator))
+
+
+def test_yearly_and_quarterly_marts_equal_the_value_of_each_period():
+    e = mixed_engine()
+    yearly = indicator_yearly(e, [2023, 2024, 2025])
+    for r in yearly.itertuples():
+        assert _parts(r) == _parts(e.value(r.indicator_id, date(r.year, 1, 1), date(r.year, 12, 31))), r
+    quarterly = indicator_quarterly(e, [2024, 2025])
+    assert set(quarterly[quarterly["year"] == 2025]["quarter"]) == {1, 2, 3}
+    for r in quarterly.itertuples():
+        end = (pd.Timestamp(date(r.year, 3 * r.quarter, 1)) + pd.offsets.MonthEnd(0)).date()
+        assert _parts(r) == _parts(e.value(r.indicator_id, date(r.year, 1, 1), end)), r
+
+
+def test_year_to_date_recomputes_distinct_counts_and_classes():
+    q = indicator_quarterly(mixed_engine(), [2024]).set_index(["indicator_id", "quarter"])["value"]
+    # The pilot school completes its three activities in Q4; a class counts at its largest so far.
+    assert [q[("pilotskoler_sammenhaengende", i)] for i in (1, 2, 3, 4)] == [0, 0, 0, 1]
+    assert [q[("elever_nsk", i)] for i in (1, 2, 3, 4)] == [20, 20, 26, 26]
+    assert [q[("borgere_med_sag", i)] for i in (1, 2, 3, 4)] == [1, 1, 2, 2]
+    assert [q[("aktive_aktoerer", i)] for i in (1, 2, 3, 4)] == [2, 2, 3, 3]
+
+
+def test_theme_codes_match_whole_codes_only():
+    e = mixed_engine()
+    v = e.value("andel_borgersager_vold", date(2025, 1, 1), date(2025, 12, 31))
+    assert (v.numerator, v.denominator) == (0, 2)  # "voldelig" is not "vold"
+    v = e.value("andel_borgersager_arbejdsmarked", date(2024, 1, 1), date(2025, 12, 31))
+    assert (v.numerator, v.denominator) == (2, 5)
+
+
+def _cells(bd: pd.DataFrame, indicator: str, year: int, dimension: str) -> dict:
+    rows = bd[(bd["indicator_id"] == indicator) & (bd["year"] == year) & (bd["dimension"] == dimension)]
+    return dict(zip(rows["category"], rows["value"]))
+
+
+def test_breakdown_cells():
+    from nsk_pipeline.indicators.engine import indicator_breakdown
+
+    bd = indicator_breakdown(mixed_engine(), [2024, 2025])
+    # A row counts in each of its themes; a missing value is `ukendt`, listed after the codes.
+    tema = _cells(bd, "borgersager", 2024, "tema")
+    assert len(tema) == 9 and (tema["arbejdsmarked"], tema["vold"], tema["andet"]) == (1, 2, 0)
+    assert _cells(bd, "borgersager", 2024, "risikoniveau") == {"lav": 1, "middel": 0, "hoej": 1, "ukendt": 1}
+    assert _cells(bd, "borgere_med_sag", 2024, "koen") == {"kvinde": 1, "mand": 1, "ukendt": 1}
+    # Free text is trimmed and listed as seen in the year.
+    assert _cells(bd, "elever_nsk", 2024, "udbyder") == {"BV": 20, "Mino": 26}
+    assert _cells(bd, "omraade_borgere_naaet", 2024, "omraade") == {"Nord": 40}
+    maalgruppe = _cells(bd, "aktive_aktoerer", 2024, "maalgruppe")
+    assert list(maalgruppe) == ["foraeldre_voksne", "boern_unge", "fagpersoner", "blandet", "ukendt"]
+    assert (maalgruppe["blandet"], maalgruppe["ukendt"]) == (2, 2)
+    assert _cells(bd, "friskoler_naaet", 2025, "skoletype")["friskole"] == 1
+    # A stock is broken down at the year's end (or as of), its categories from all rows.
+    assert _cells(bd, "aktoerer_i_netvaerk", 2024, "sektor") == {"kommunal": 0, "civilsamfund": 0, "boligsocial": 0,
+                                                                 "skole": 1, "andet": 0, "ukendt": 1}
+    assert _cells(bd, "aktoerer_i_netvaerk", 2025, "sektor")["ukendt"] == 0
