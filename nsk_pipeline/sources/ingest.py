@@ -199,10 +199,16 @@ def _prepared_raw(spec: SourceSpec, table) -> pd.DataFrame:
     if spec.sensitive:
         for col in raw.columns:
             if col not in spec.sensitive:
-                # Once per distinct value: exports repeat the same codes and names on every row.
-                values = raw[col].dropna().unique()
-                raw[col] = raw[col].map({v: redact_cpr_like(v) for v in values if isinstance(v, str)}).where(
-                    raw[col].notna(), None)
+                # Once per distinct value (exports repeat the same codes and names on every row),
+                # and rewritten only where a value holds a CPR-like token.
+                codes, uniques = pd.factorize(raw[col])
+                texts = pd.Series(uniques, dtype=object)
+                hit = texts.str.contains(CPR_LIKE, na=False).to_numpy(dtype=bool)
+                if hit.any():
+                    texts[hit] = [redact_cpr_like(v) for v in texts[hit]]
+                    values = texts.to_numpy(dtype=object).take(codes)
+                    values[codes < 0] = None
+                    raw[col] = pd.Series(values, index=raw.index, dtype=object)
     return raw
 
 
@@ -210,9 +216,10 @@ def _parse_files(spec: SourceSpec, delivered: list[tuple[FileLoad, pd.DataFrame]
                  key: bytes | None) -> _Parsed:
     raw = pd.concat([r for _, r in delivered], ignore_index=True)
     sizes = [len(r) for _, r in delivered]
-    files = pd.Series(np.repeat([load.file_name for load, _ in delivered], sizes), index=raw.index)
-    export_dates = pd.Series(np.repeat([pd.Timestamp(load.export_date) for load, _ in delivered], sizes),
-                             index=raw.index, dtype="datetime64[ns]")
+    names = [load.file_name for load, _ in delivered]
+    files = pd.Series(pd.Categorical.from_codes(np.repeat(np.arange(len(names)), sizes), names), index=raw.index)
+    export_dates = pd.Series(np.repeat(np.array([load.export_date for load, _ in delivered], dtype="datetime64[ns]"),
+                                       sizes), index=raw.index)
     rows = np.concatenate([r.index.to_numpy(dtype="int64") for _, r in delivered]) if sizes else []
     typed, reasons = _parse(spec, raw, export_dates, key)
     for index, problems in failures_by_row(schema, typed).items():
@@ -240,7 +247,9 @@ def _parse(spec: SourceSpec, raw: pd.DataFrame, export_dates: pd.Series, key: by
             values, err = parsing.parse_dates(s, required=col.required)
             typed[col.name] = pd.to_datetime(values, errors="coerce")
             after = typed[col.name] > export_dates
-            err = err.where(~after, "after the file's export date " + export_dates.dt.strftime("%Y-%m-%d"))
+            if after.any():  # formatted only where needed: a message per row costs seconds at a million
+                err = err.where(~after, "after the file's export date "
+                                + export_dates[after].dt.strftime("%Y-%m-%d"))
         elif col.kind == "count":
             values, err = parsing.parse_counts(s)
             typed[col.name] = values.astype("Int64")
@@ -314,10 +323,12 @@ def _signature(spec: SourceSpec, typed: pd.DataFrame) -> pd.Series:
 
 
 def _compact(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text columns as categoricals: codes, names and pseudonyms repeat across millions of rows."""
+    """Text columns as categoricals: codes, names and pseudonyms repeat across millions of rows.
+    Categories in order of appearance (sorting millions of strings buys nothing here)."""
     for c in frame.columns:
         if frame[c].dtype == object:
-            frame[c] = frame[c].astype("category")
+            codes, uniques = pd.factorize(frame[c])
+            frame[c] = pd.Categorical.from_codes(codes, pd.Index(uniques, dtype=object))
     return frame
 
 
