@@ -546,3 +546,186 @@ def test_quote_scanner_matches_reference(text: str, sep: str) -> None:
     from nsk_pipeline.sources.readers import _ends_inside_quotes
 
     assert _ends_inside_quotes(text, sep) == _reference_ends_inside_quotes(text, sep)
+
+
+# --------------------------------------------------------------------------- CSV fast path vs row-wise
+
+
+def _csv_outcome(path: Path, expected: list[str] | None, fast: bool) -> RawTable | tuple[str, str]:
+    from nsk_pipeline.sources import readers
+
+    exp = {readers.normalise_header(c) for c in expected} if expected is not None else None
+    try:
+        return readers._read_csv(path, exp, fast=fast)
+    except FileRejected as exc:
+        return ("rejected", str(exc))
+
+
+def assert_fast_matches_rowwise(
+    path: Path, expected: list[str] | None = None
+) -> RawTable | tuple[str, str]:
+    """The columnar CSV reader gives exactly what the row-wise reference reader gives."""
+    ref = _csv_outcome(path, expected, fast=False)
+    got = _csv_outcome(path, expected, fast=True)
+    if isinstance(ref, tuple) or isinstance(got, tuple):
+        assert got == ref
+        return got
+    pd.testing.assert_frame_equal(got.frame, ref.frame, check_exact=True)
+    assert list(got.frame.columns) == list(ref.frame.columns)
+    assert got.frame.values.tolist() == ref.frame.values.tolist()  # None stays None (not NaN)
+    assert got.row_numbers == ref.row_numbers
+    assert all(type(n) is int for n in got.row_numbers)
+    assert (got.encoding, got.separator) == (ref.encoding, ref.separator)
+    assert_text_frame(got)
+    return got
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'a;b\n"x;y";"1"\n',  # quoted separator
+        'a,b\n"x,y",2\n',
+        'a;b\n"sagde ""hej""";"""";\n',  # doubled quotes, a value that is just a quote
+        'a;b\n"multi\nline";1\n"two\r\nbreaks\r\n";2\nx;3\n',  # embedded line breaks
+        'a;b;\n1;2;\n3;4;;;\n',  # trailing separators
+        'a;b\n\n1;2\n\n\n;\n  ;  \n3;4\n\n',  # blank lines and blank rows
+        '\n\n  \n;;\na;b\n1;2\n',  # blank records before the header
+        'a;b;c\n1\n1;2;3;4;5\n;;;;x\n;;;;\n',  # short and long rows, one blank up to width only
+        ' a ; b \n  1  ;\t2\t\n\xa0x\xa0;\u2003y\u2003\n',  # whitespace of several kinds
+        'a;b\n  "q" ;"x"y"z"\n"a" "b";5"B\n',  # quotes after spaces, text after a closing quote
+        'a;b\r1;2\r\r3;4\r',  # old Mac line ends
+        'a;b\r\n1;2\r\n',
+        'a;b\n1;2',  # no final line break
+        'a;b\n1;"2"',
+        'a;b\n1;"2\n',  # never closed
+        'a;b\n1;"2""\n',
+        'a;a\n1;"2\n',  # never closed wins over the duplicate header
+        # characters csv keeps in a value but str.strip removes
+        'x\x0by;b\x1cc\n1\x0c;2\x1d\n\x1e3\x1f;\x854\u2028\n',
+        '"a\nb";c\n1;2\n',  # header spanning two lines
+        ';\n;\n',  # only blank records
+        '"";""\n',
+        '\ufeffa;b\n1;2\n',  # a second byte-order mark is data
+    ],
+)
+@pytest.mark.parametrize("chunk", [1, 2, 256])
+def test_csv_fast_path_matches_rowwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, chunk: int
+) -> None:
+    from nsk_pipeline.sources import readers
+
+    monkeypatch.setattr(readers, "_CHUNK_ROWS", chunk)
+    for enc in ("utf-8", "utf-8-sig", "cp1252"):
+        p = write(tmp_path, f"x_{enc}_2025-01-01.csv", text.encode(enc, errors="replace"))
+        assert_fast_matches_rowwise(p)
+        assert_fast_matches_rowwise(p, expected=["a", "b"])
+
+
+def test_csv_fast_path_many_rows_across_slices(tmp_path: Path) -> None:
+    lines = ["", " ", "id;tekst;antal"]
+    for i in range(3000):
+        if i % 97 == 0:
+            lines.append(";;")
+        elif i % 89 == 0:
+            lines.append(f'{i};"linje 1\nlinje 2";{i}')
+        elif i % 83 == 0:
+            lines.append(f"{i};kort")
+        else:
+            lines.append(f' "{i}" ; "tekst {i}" ;{i} ')
+    p = write(tmp_path, "x_2025-01-01.csv", "\r\n".join(lines) + "\r\n")
+    t = assert_fast_matches_rowwise(p)
+    assert isinstance(t, RawTable) and len(t.frame) > 2900
+
+
+def test_csv_parser_error_falls_back_to_rowwise(tmp_path: Path) -> None:
+    """A field over csv.field_size_limit() is a csv.Error: the fast path hands over to the
+    row-wise reader, so the reason (and which error wins) stay as before."""
+    import csv
+
+    old = csv.field_size_limit(20)
+    try:
+        long_value = "x" * 30
+        cases = {
+            "late": f"a;b\n1;2\n{long_value};3\n",
+            "dup_header_first": f"a;a\n{long_value};3\n",
+            "in_header": f"{long_value};a;a\n1;2\n",
+            "unclosed": f'a;b\n{long_value};"3\n',
+        }
+        for name, text in cases.items():
+            p = write(tmp_path, f"{name}_2025-01-01.csv", text)
+            assert isinstance(assert_fast_matches_rowwise(p), tuple)
+        assert _csv_outcome(tmp_path / "late_2025-01-01.csv", None, True) == (
+            "rejected",
+            "the file could not be parsed as CSV",
+        )
+    finally:
+        csv.field_size_limit(old)
+
+
+_tricky_alphabet = st.sampled_from(
+    list('ab;,"\n\r \t')
+    + ["\r\n", '""', '";"', "\x0b", "\x1c", "\x85", "\xa0", "\u2028", "\ufeff", "æ", "é"]
+)
+
+
+@FAST
+@given(
+    parts=st.lists(_tricky_alphabet, max_size=80),
+    enc=st.sampled_from(["utf-8", "cp1252", "utf-8-sig"]),
+    chunk=st.sampled_from([1, 2, 3, 256]),
+    expected=st.sampled_from([None, ["a", "b"], ["a;b"]]),
+)
+def test_csv_fast_path_matches_rowwise_property(
+    parts: list[str], enc: str, chunk: int, expected: list[str] | None
+) -> None:
+    from nsk_pipeline.sources import readers
+
+    p = _TMP / "prop3_2025-01-01.csv"
+    p.write_bytes("".join(parts).encode(enc, errors="replace"))
+    old = readers._CHUNK_ROWS
+    readers._CHUNK_ROWS = chunk
+    try:
+        assert_fast_matches_rowwise(p, expected)
+    finally:
+        readers._CHUNK_ROWS = old
+
+
+@FAST
+@given(data=st.binary(max_size=300))
+def test_csv_fast_path_matches_rowwise_on_bytes(data: bytes) -> None:
+    p = _TMP / "prop4_2025-01-01.csv"
+    p.write_bytes(data)
+    assert_fast_matches_rowwise(p)
+
+
+@FAST
+@given(
+    text=st.text(
+        alphabet=st.sampled_from([chr(c) for c in range(0xB0)] + ["æ", "€", "\u2028"]),
+        max_size=100,
+    ),
+    enc=st.sampled_from(["utf-8", "utf-8-sig", "cp1252"]),
+)
+def test_control_count_on_bytes_matches_regex(text: str, enc: str) -> None:
+    from nsk_pipeline.sources import readers
+
+    data = text.encode(enc, errors="ignore")
+    try:
+        decoded, encoding = readers._decode(data)
+    except FileRejected:
+        return
+    assert readers._count_control_chars(data, encoding) == len(readers._CONTROL_RE.findall(decoded))
+
+
+def test_control_count_every_cp1252_byte() -> None:
+    from nsk_pipeline.sources import readers
+
+    for b in range(1, 256):
+        data = bytes([0xFF, b])  # 0xFF first: never valid UTF-8, so decoded as cp1252
+        try:
+            decoded, encoding = readers._decode(data)
+        except FileRejected:
+            continue  # undefined in cp1252
+        assert encoding == "cp1252"
+        expected = len(readers._CONTROL_RE.findall(decoded))
+        assert readers._count_control_chars(data, encoding) == expected
