@@ -50,7 +50,7 @@ def write_source(nsk: NskResource, result: SourceResult, run_id: str, years: tup
     wh = nsk.warehouse
     spec = SOURCES[result.source]
     now = datetime.now(timezone.utc).replace(tzinfo=None)
-    staged = result.parts
+    staged = result.frames()
     quarantine = result.quarantine.assign(run_id=run_id)
     loads = result.file_loads.assign(as_of=nsk.as_of_date, loaded_at=now, run_id=run_id)
     in_staged = in_quarantine = None
@@ -133,7 +133,8 @@ def build_staging_asset(spec: SourceSpec) -> dg.AssetsDefinition:
             "quarantine_reasons": _reason_counts(result.quarantine),
             "as_of": nsk.as_of,
             "years": "all" if years is None else f"{years[0]}-{years[1]}",
-            "preview": dg.MetadataValue.md(preview(result.parts[0] if result.parts else result.staged, spec)),
+            "preview": dg.MetadataValue.md(preview(result.parts[0].slice(0, 100).to_pandas() if result.parts
+                                                   else result.staged, spec)),
         })
 
     return _staging

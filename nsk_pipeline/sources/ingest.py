@@ -10,13 +10,15 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from nsk_pipeline.sources import parsing
 from nsk_pipeline.sources.readers import FileRejected, export_date_from_name, is_data_file, read_table
@@ -65,17 +67,25 @@ class FileLoad:
 @dataclass
 class SourceResult:
     source: str
-    parts: list[pd.DataFrame]  # the staged rows, in batches of files (each with compact dtypes)
+    # The staged rows, a batch of files each, as Arrow tables: compact buffers rather than millions
+    # of Python strings (which the allocator cannot hand back once interleaved with live ones).
+    parts: list[pa.Table]
     quarantine: pd.DataFrame
     file_loads: pd.DataFrame
     messages: list[str] = field(default_factory=list)
 
+    def frames(self) -> Iterator[pd.DataFrame]:
+        """The staged rows as DataFrames, one batch at a time (text columns as categoricals)."""
+        for part in self.parts:
+            yield part.to_pandas()
+
     @property
     def staged(self) -> pd.DataFrame:
-        """All staged rows in one frame (small sources and tests; the assets write `parts`)."""
-        if len(self.parts) == 1:
-            return self.parts[0]
-        return pd.concat(self.parts, ignore_index=True) if self.parts else pd.DataFrame(columns=self.columns)
+        """All staged rows in one frame (small sources and tests; the assets write `frames()`)."""
+        frames = list(self.frames())
+        if len(frames) == 1:
+            return frames[0]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=self.columns)
 
     @property
     def columns(self) -> list[str]:
@@ -83,11 +93,11 @@ class SourceResult:
 
     @property
     def rows_staged(self) -> int:
-        return sum(len(p) for p in self.parts)
+        return sum(p.num_rows for p in self.parts)
 
     @property
     def rows_current(self) -> int:
-        return sum(int(p["er_gaeldende"].sum()) for p in self.parts)
+        return sum(int(pc.sum(p["er_gaeldende"]).as_py() or 0) for p in self.parts)
 
     @property
     def current(self) -> pd.DataFrame:
@@ -103,9 +113,11 @@ class _Parsed:
 
 @dataclass
 class _Batch:
-    """One batch of files after parsing: its valid rows (compact, with record key and signature)
-    and its rows that break a rule (with their masked raw values, for the quarantine)."""
-    valid: pd.DataFrame
+    """One batch of files after parsing: its valid rows (an Arrow table) with their record keys
+    and signatures beside it, and its rows that break a rule (with their masked raw values)."""
+    valid: pa.Table
+    keys: pd.Categorical
+    sigs: np.ndarray
     bad: pd.DataFrame
 
 
@@ -182,7 +194,8 @@ def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: by
     parts, quarantine = _resolve_versions(spec, batches, folder)
     staged_per_file = pd.Series(dtype="int64")
     for part in parts:
-        staged_per_file = staged_per_file.add(part["source_file"].astype(object).value_counts(), fill_value=0)
+        counts = part["source_file"].to_pandas().astype(object).value_counts()
+        staged_per_file = staged_per_file.add(counts, fill_value=0)
     quarantined_per_file = quarantine["file_name"].value_counts() if len(quarantine) else pd.Series(dtype=int)
     for load in delivered:
         load.rows_staged = int(staged_per_file.get(load.file_name, 0))
@@ -337,34 +350,34 @@ def _batch(spec: SourceSpec, p: _Parsed) -> _Batch:
     is_bad = p.typed.index.isin([i for i, r in p.reasons.items() if r])
     bad = p.typed[is_bad].copy()
     bad["_reasons"] = [list(p.reasons[i]) for i in bad.index]
-    bad["_raw"] = [p.raw.loc[i] for i in bad.index]
+    bad["_raw"] = [p.raw.loc[i].to_dict() for i in bad.index]  # not a view: it would keep the batch alive
     bad["_key"] = _record_key(spec, bad) if len(bad) else pd.Series(dtype="string")
     valid = p.typed[~is_bad]
-    valid = valid.assign(
-        _key=_record_key(spec, valid) if len(valid) else pd.Series(dtype="string"),
-        _sig=_signature(spec, valid) if len(valid) else pd.Series(dtype="uint64"))
-    valid = valid[[c for c in cols if c != "er_gaeldende"] + ["_key", "_sig"]].reset_index(drop=True)
-    valid["_key"] = valid["_key"].astype(object)
-    return _Batch(_compact(valid), bad)
+    keys = _record_key(spec, valid) if len(valid) else pd.Series(dtype="string")
+    sigs = _signature(spec, valid).to_numpy("uint64") if len(valid) else np.zeros(0, dtype="uint64")
+    codes, uniques = pd.factorize(keys.astype(object))
+    keys = pd.Categorical.from_codes(codes, pd.Index(uniques, dtype=object))
+    valid = _compact(valid[[c for c in cols if c != "er_gaeldende"]].reset_index(drop=True))
+    return _Batch(pa.Table.from_pandas(valid, preserve_index=False), keys, sigs, bad)
 
 
 def _resolve_versions(spec: SourceSpec, batches: list[_Batch], folder: Path | None = None
-                      ) -> tuple[list[pd.DataFrame], pd.DataFrame]:
+                      ) -> tuple[list[pa.Table], pd.DataFrame]:
     """Latest export wins; same-date conflicts are quarantined; older valid versions step in.
 
     Decided over every batch at once on a narrow frame (record key codes, export date,
     signature); the wide rows stay in their batches."""
-    cols = staged_columns(spec)
     if not batches:
         return [], pd.DataFrame(columns=QUARANTINE_COLUMNS)
-    keys = pd.api.types.union_categoricals([b.valid["_key"] for b in batches])
-    sizes = [len(b.valid) for b in batches]
+    keys = pd.api.types.union_categoricals([b.keys for b in batches])
+    sizes = [b.valid.num_rows for b in batches]
     narrow = pd.DataFrame({
         "_k": keys.codes,
-        "export_date": np.concatenate([b.valid["export_date"].to_numpy("datetime64[ns]") for b in batches]),
-        "_sig": np.concatenate([b.valid["_sig"].to_numpy("uint64") for b in batches]),
-        "_batch": np.repeat(np.arange(len(batches)), sizes),
-        "_pos": np.concatenate([np.arange(n) for n in sizes]),
+        "export_date": np.concatenate([b.valid["export_date"].to_numpy().astype("datetime64[ns]")
+                                       for b in batches]),
+        "_sig": np.concatenate([b.sigs for b in batches]),
+        "_batch": np.repeat(np.arange(len(batches), dtype="int32"), sizes),
+        "_pos": np.concatenate([np.arange(n, dtype="int32") for n in sizes]),
     })
     # Two valid versions of a key with the same export date but different values are a conflict,
     # whatever came later: both are quarantined.
@@ -376,26 +389,28 @@ def _resolve_versions(spec: SourceSpec, batches: list[_Batch], folder: Path | No
     winners = rest[rest["export_date"] == latest].drop_duplicates("_k")
     current = np.zeros(len(narrow), dtype=bool)
     current[winners.index.to_numpy()] = True
-    narrow["er_gaeldende"] = current
     counting = narrow[current].set_index("_k")[["_batch", "_pos"]]
+    del rest, latest, winners
 
     def still_counts(code: int) -> str:
         if code not in counting.index:
             return "no valid version of this key counts"
         at = counting.loc[code]
-        row = batches[int(at["_batch"])].valid.iloc[int(at["_pos"])]
+        row = batches[int(at["_batch"])].valid.slice(int(at["_pos"]), 1).to_pylist()[0]
         return (f"the version still counting is {row['source_file']} row {row['source_row']} "
-                f"(export date {row['export_date'].date().isoformat()})")
+                f"(export date {pd.Timestamp(row['export_date']).date().isoformat()})")
 
     parts, moved = [], []
     offsets = np.cumsum([0, *sizes])
     for i, b in enumerate(batches):
-        flags = narrow["er_gaeldende"].to_numpy()[offsets[i]:offsets[i + 1]]
+        flags = current[offsets[i]:offsets[i + 1]]
         lost = conflicted[offsets[i]:offsets[i + 1]]
+        table = b.valid
         if lost.any():
-            moved.append(b.valid[lost].assign(_k=keys.codes[offsets[i]:offsets[i + 1]][lost]))
-        part = b.valid[~lost].assign(er_gaeldende=flags[~lost])
-        parts.append(part[cols].reset_index(drop=True))
+            moved.append(table.filter(pa.array(lost)).to_pandas().assign(
+                _k=keys.codes[offsets[i]:offsets[i + 1]][lost], _key=b.keys[lost].astype(object)))
+            table = table.filter(pa.array(~lost))
+        parts.append(table.append_column("er_gaeldende", pa.array(flags[~lost])))
     moved_rows = _conflict_rows(spec, pd.concat(moved, ignore_index=True), folder, still_counts) if moved else None
     bad = pd.concat([b.bad for b in batches if len(b.bad)], ignore_index=True) if any(len(b.bad) for b in batches) \
         else None
@@ -407,7 +422,7 @@ def _resolve_versions(spec: SourceSpec, batches: list[_Batch], folder: Path | No
     rows = [r for r in (bad, moved_rows) if r is not None and len(r)]
     quarantine = _quarantine_frame(spec, pd.concat(rows, ignore_index=True)) if rows else \
         pd.DataFrame(columns=QUARANTINE_COLUMNS)
-    return [p for p in parts if len(p)] or parts[:1], quarantine
+    return [p for p in parts if p.num_rows] or parts[:1], quarantine
 
 
 def _conflict_rows(spec: SourceSpec, moved: pd.DataFrame, folder: Path | None, still_counts) -> pd.DataFrame:
@@ -427,7 +442,7 @@ def _conflict_rows(spec: SourceSpec, moved: pd.DataFrame, folder: Path | None, s
     for name, group in moved.groupby("source_file"):
         raw = _prepared_raw(spec, read_table(Path(folder) / name, expected_columns=spec.column_names))
         for r in group["source_row"]:
-            raw_of[(name, int(r))] = raw.loc[int(r)]
+            raw_of[(name, int(r))] = raw.loc[int(r)].to_dict()
     moved["_raw"] = [raw_of[(f, int(r))] for f, r in zip(moved["source_file"], moved["source_row"])]
     return moved
 
