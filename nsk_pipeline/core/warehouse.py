@@ -15,6 +15,8 @@ from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -115,38 +117,44 @@ class Warehouse:
             result = conn.execute(sa.text(sql), params)
             return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
-    def read_frames(self, sql: str, batch_rows: int | None = None) -> Iterator[pd.DataFrame]:
+    def read_frames(self, sql: str, batch_rows: int | None = None, categorical: bool = False
+                    ) -> Iterator[pd.DataFrame]:
         """A query's rows as DataFrames, all at once or `batch_rows` at a time (never an empty
-        iteration: an empty result is one empty frame with the columns). DuckDB hands over
-        columns natively, PostgreSQL streams from a server-side cursor: building Python row
-        tuples of millions of rows costs more than the query. Dates come back as datetime64."""
+        iteration: an empty result is one empty frame with the columns). DuckDB streams Arrow
+        batches, PostgreSQL rows from a server-side cursor: building Python row tuples of
+        millions of rows costs more than the query. Dates come back as datetime64; with
+        `categorical`, text columns as categoricals (one Python string per distinct value)."""
         if self.dialect == "duckdb":
             with self.engine.connect() as conn:
-                result = conn.connection.driver_connection.execute(sql)
+                relation = conn.connection.driver_connection.sql(sql)
+                reader = relation.to_arrow_reader(batch_rows or 1_000_000)
                 if batch_rows is None:
-                    yield result.df()
+                    yield _arrow_frame(reader.read_all(), categorical)
                     return
-                first = True
-                while True:
-                    chunk = result.fetch_df_chunk(max(1, batch_rows // 2048))  # chunks of 2048-row vectors
-                    if chunk.empty and not first:
-                        return
-                    yield chunk
-                    if chunk.empty:
-                        return
-                    first = False
+                empty = True
+                for batch in reader:
+                    empty = False
+                    yield _arrow_frame(pa.Table.from_batches([batch]), categorical)
+                if empty:
+                    yield _arrow_frame(reader.schema.empty_table(), categorical)
+            return
         with self.engine.connect().execution_options(stream_results=True) as conn:
             result = conn.execute(sa.text(sql))
             columns = list(result.keys())
             empty = True
             for rows in result.partitions(batch_rows):
                 empty = False
-                yield _dates_as_datetime64(pd.DataFrame(rows, columns=columns))
+                frame = _dates_as_datetime64(pd.DataFrame(rows, columns=columns))
+                if categorical:
+                    for c in frame.columns:
+                        if frame[c].dtype == object:
+                            frame[c] = frame[c].astype("category")
+                yield frame
             if empty:
                 yield pd.DataFrame(columns=columns)
 
-    def read_frame(self, sql: str) -> pd.DataFrame:
-        return next(iter(self.read_frames(sql)))
+    def read_frame(self, sql: str, categorical: bool = False) -> pd.DataFrame:
+        return next(iter(self.read_frames(sql, categorical=categorical)))
 
     def has_table(self, schema: str, name: str) -> bool:
         with self.engine.connect() as conn:
@@ -157,6 +165,14 @@ class Warehouse:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _arrow_frame(table: pa.Table, categorical: bool) -> pd.DataFrame:
+    if categorical:
+        table = pa.table({name: (pc.dictionary_encode(col) if pa.types.is_string(col.type)
+                                 or pa.types.is_large_string(col.type) else col)
+                          for name, col in zip(table.column_names, table.columns)})
+    return table.to_pandas(date_as_object=False)
 
 
 def _dates_as_datetime64(df: pd.DataFrame) -> pd.DataFrame:

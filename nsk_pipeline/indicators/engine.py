@@ -277,6 +277,17 @@ def _reads(source: str) -> dict[str, str]:
     return reads
 
 
+def source_columns(source: str) -> list[str]:
+    """The staged columns `countable_rows` and `source_facts` read: the marts load no others."""
+    from nsk_pipeline.sources.ingest import staged_columns
+
+    spec = SOURCES[source]
+    wanted = {"status", spec.date_column, "tilsluttet"}
+    for column, kind in _reads(source).items():
+        wanted |= {"skole", "klasse", "udbyder", "forloeb_id"} if kind == "school" else {column}
+    return [c for c in staged_columns(spec) if c in wanted]
+
+
 def _day(d: date) -> int:
     return (d - date(1970, 1, 1)).days
 

@@ -19,6 +19,7 @@ from nsk_pipeline.indicators.engine import (
     indicator_quarterly,
     indicator_yearly,
     report_years,
+    source_columns,
     source_facts,
 )
 from nsk_pipeline.indicators.registry import INDICATORS
@@ -40,10 +41,14 @@ def read_current(wh: Warehouse) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     """The current version of every staged record, and the file loads."""
     current = {}
     for name, spec in SOURCES.items():
+        # Only what the indicators read, text as categoricals: a source can hold millions of rows.
+        columns = source_columns(name) if name in INDICATOR_SOURCES else None
         if wh.has_table("staging", name):
-            df = typed_staging(spec, wh.read_frame(f"SELECT * FROM staging.{name} WHERE er_gaeldende"))
+            select = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+            df = typed_staging(spec, wh.read_frame(f"SELECT {select} FROM staging.{name} WHERE er_gaeldende",
+                                                   categorical=True), columns)
         else:
-            df = typed_staging(spec, pd.DataFrame())
+            df = typed_staging(spec, pd.DataFrame(), columns)
         current[name] = df
     loads = wh.read_table("meta", "file_loads") if wh.has_table("meta", "file_loads") else pd.DataFrame(
         columns=[c.name for c in tables.FILE_LOADS])

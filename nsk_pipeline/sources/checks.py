@@ -2,6 +2,7 @@
 
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from nsk_pipeline.core.partitions import run_years
@@ -31,22 +32,27 @@ def reconcile(file_loads: pd.DataFrame, staged_rows: int | None, quarantined_row
     return problems
 
 
-def typed_staging(spec: SourceSpec, df: pd.DataFrame) -> pd.DataFrame:
-    """Staged rows as read back from the warehouse, in the dtypes the pandera model states."""
-    df = df.reindex(columns=staged_columns(spec)).copy()
-    for c in spec.columns:
-        if c.name not in df:
+def typed_staging(spec: SourceSpec, df: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """Staged rows as read back from the warehouse, in the dtypes the pandera model states
+    (`columns`: only those). Text read as categoricals stays categorical, except codes: the
+    indicator engine orders a code's categories itself."""
+    df = df.reindex(columns=columns or staged_columns(spec)).copy()
+    kinds = {c.name: c.kind for c in spec.columns} | {"borger_pseudonym": "text", "koen": "code",
+                                                        "aldersgruppe": "code"}
+    for name in df.columns:
+        kind = kinds.get(name)
+        if kind is None:
             continue
-        if c.kind == "date":
-            df[c.name] = pd.to_datetime(df[c.name]).astype("datetime64[ns]")
-        elif c.kind in ("count", "year"):
-            df[c.name] = pd.to_numeric(df[c.name]).astype("Int64")
+        if kind == "date":
+            df[name] = pd.to_datetime(df[name]).astype("datetime64[ns]")
+        elif kind in ("count", "year"):
+            df[name] = pd.to_numeric(df[name]).astype("Int64")
+        elif isinstance(df[name].dtype, pd.CategoricalDtype) and kind != "code":
+            continue
         else:
-            df[c.name] = df[c.name].astype(object).where(df[c.name].notna(), None)
-    df["export_date"] = pd.to_datetime(df["export_date"]).astype("datetime64[ns]")
-    for c in ("borger_pseudonym", "koen", "aldersgruppe"):
-        if c in df:
-            df[c] = df[c].astype(object).where(df[c].notna(), None)
+            df[name] = pd.Series(np.asarray(df[name], dtype=object), index=df.index).where(df[name].notna(), None)
+    if "export_date" in df:
+        df["export_date"] = pd.to_datetime(df["export_date"]).astype("datetime64[ns]")
     return df
 
 
