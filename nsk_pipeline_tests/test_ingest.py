@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import openpyxl
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -1024,3 +1025,28 @@ def test_a_same_date_conflict_is_quarantined_even_when_a_newer_version_exists(tm
     assert list(current["deltagere"]) == [11] and list(current["source_file"]) == ["c_2025-04-10.csv"]
     loads = result.file_loads.set_index("file_name")
     assert (loads["rows_read"] == loads["rows_staged"] + loads["rows_quarantined"]).all()
+
+
+# --------------------------------------------------------------------------- version resolution, as arrays
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from nsk_pipeline.sources.ingest import _decide  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 3), st.integers(0, 2)), max_size=40))
+def test_decide_equals_the_groupby_rule(versions):
+    """Conflict = two signatures for a key on one export date; the version that counts is the
+    first in file order at the key's latest unconflicted date (the rule as pandas states it)."""
+    df = pd.DataFrame(versions, columns=["k", "d", "s"]).astype("int64")
+    conflicted, current = _decide(df["k"].to_numpy(np.int32), df["d"].to_numpy(), df["s"].to_numpy(np.uint64))
+    expect_conflict = (df.groupby(["k", "d"])["s"].transform("nunique") > 1).to_numpy()
+    rest = df[~expect_conflict]
+    latest = rest.groupby("k")["d"].transform("max")
+    winners = rest[rest["d"] == latest].drop_duplicates("k")
+    expect_current = np.zeros(len(df), bool)
+    expect_current[winners.index.to_numpy()] = True
+    assert conflicted.tolist() == expect_conflict.tolist()
+    assert current.tolist() == expect_current.tolist()

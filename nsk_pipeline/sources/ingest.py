@@ -116,7 +116,7 @@ class _Batch:
     """One batch of files after parsing: its valid rows (an Arrow table) with their record keys
     and signatures beside it, and its rows that break a rule (with their masked raw values)."""
     valid: pa.Table
-    keys: pd.Categorical
+    keys: pa.DictionaryArray  # record keys: one Arrow string per distinct key, not a Python object per row
     sigs: np.ndarray
     bad: pd.DataFrame
 
@@ -355,8 +355,7 @@ def _batch(spec: SourceSpec, p: _Parsed) -> _Batch:
     valid = p.typed[~is_bad]
     keys = _record_key(spec, valid) if len(valid) else pd.Series(dtype="string")
     sigs = _signature(spec, valid).to_numpy("uint64") if len(valid) else np.zeros(0, dtype="uint64")
-    codes, uniques = pd.factorize(keys.astype(object))
-    keys = pd.Categorical.from_codes(codes, pd.Index(uniques, dtype=object))
+    keys = pa.array(keys.astype(object), type=pa.string()).dictionary_encode()
     valid = _compact(valid[[c for c in cols if c != "er_gaeldende"]].reset_index(drop=True))
     return _Batch(pa.Table.from_pandas(valid, preserve_index=False), keys, sigs, bad)
 
@@ -365,32 +364,23 @@ def _resolve_versions(spec: SourceSpec, batches: list[_Batch], folder: Path | No
                       ) -> tuple[list[pa.Table], pd.DataFrame]:
     """Latest export wins; same-date conflicts are quarantined; older valid versions step in.
 
-    Decided over every batch at once on a narrow frame (record key codes, export date,
+    Decided over every batch at once on narrow arrays (record key codes, export dates,
     signature); the wide rows stay in their batches."""
     if not batches:
         return [], pd.DataFrame(columns=QUARANTINE_COLUMNS)
-    keys = pd.api.types.union_categoricals([b.keys for b in batches])
+    keys = pa.chunked_array([b.keys for b in batches], type=pa.dictionary(pa.int32(), pa.string()))
+    keys = keys.unify_dictionaries()
+    codes = np.concatenate([np.asarray(c.indices.to_numpy(zero_copy_only=False), dtype=np.int32)
+                            for c in keys.chunks]) if keys.num_chunks else np.zeros(0, np.int32)
+    names = keys.chunks[0].dictionary if keys.num_chunks else pa.array([], pa.string())
     sizes = [b.valid.num_rows for b in batches]
-    narrow = pd.DataFrame({
-        "_k": keys.codes,
-        "export_date": np.concatenate([b.valid["export_date"].to_numpy().astype("datetime64[ns]")
-                                       for b in batches]),
-        "_sig": np.concatenate([b.sigs for b in batches]),
-        "_batch": np.repeat(np.arange(len(batches), dtype="int32"), sizes),
-        "_pos": np.concatenate([np.arange(n, dtype="int32") for n in sizes]),
-    })
-    # Two valid versions of a key with the same export date but different values are a conflict,
-    # whatever came later: both are quarantined.
-    conflicted = (narrow.groupby(["_k", "export_date"])["_sig"].transform("nunique") > 1).to_numpy()
-    # Latest export wins among the rest: a key whose newest versions conflict falls back to its
-    # newest valid older version; identical versions count once.
-    rest = narrow[~conflicted]
-    latest = rest.groupby("_k")["export_date"].transform("max")
-    winners = rest[rest["export_date"] == latest].drop_duplicates("_k")
-    current = np.zeros(len(narrow), dtype=bool)
-    current[winners.index.to_numpy()] = True
-    counting = narrow[current].set_index("_k")[["_batch", "_pos"]]
-    del rest, latest, winners
+    dates = np.concatenate([b.valid["export_date"].to_numpy().astype("datetime64[ns]").view("int64")
+                            for b in batches])
+    sigs = np.concatenate([b.sigs for b in batches])
+    conflicted, current = _decide(codes, dates, sigs)
+    position = np.concatenate([np.arange(n, dtype=np.int32) for n in sizes])
+    batch_of = np.repeat(np.arange(len(batches), dtype=np.int32), sizes)
+    counting = pd.DataFrame({"_batch": batch_of[current], "_pos": position[current]}, index=codes[current])
 
     def still_counts(code: int) -> str:
         if code not in counting.index:
@@ -407,22 +397,54 @@ def _resolve_versions(spec: SourceSpec, batches: list[_Batch], folder: Path | No
         lost = conflicted[offsets[i]:offsets[i + 1]]
         table = b.valid
         if lost.any():
+            lost_codes = codes[offsets[i]:offsets[i + 1]][lost]
             moved.append(table.filter(pa.array(lost)).to_pandas().assign(
-                _k=keys.codes[offsets[i]:offsets[i + 1]][lost], _key=b.keys[lost].astype(object)))
+                _k=lost_codes, _key=names.take(pa.array(lost_codes)).to_pylist()))
             table = table.filter(pa.array(~lost))
         parts.append(table.append_column("er_gaeldende", pa.array(flags[~lost])))
     moved_rows = _conflict_rows(spec, pd.concat(moved, ignore_index=True), folder, still_counts) if moved else None
     bad = pd.concat([b.bad for b in batches if len(b.bad)], ignore_index=True) if any(len(b.bad) for b in batches) \
         else None
     if bad is not None:
-        code_of = {k: c for c, k in enumerate(keys.categories)}
-        bad["_reasons"] = [reasons + ([still_counts(code_of[k])] if isinstance(k, str) and k in code_of
-                                      and code_of[k] in counting.index else [])
-                           for reasons, k in zip(bad["_reasons"], bad["_key"])]
+        found = pc.index_in(pa.array(bad["_key"].astype(object), type=pa.string()), value_set=names).to_pylist()
+        bad["_reasons"] = [reasons + ([still_counts(code)] if code is not None and code in counting.index else [])
+                           for reasons, code in zip(bad["_reasons"], found)]
     rows = [r for r in (bad, moved_rows) if r is not None and len(r)]
     quarantine = _quarantine_frame(spec, pd.concat(rows, ignore_index=True)) if rows else \
         pd.DataFrame(columns=QUARANTINE_COLUMNS)
     return [p for p in parts if p.num_rows] or parts[:1], quarantine
+
+
+def _decide(keys: np.ndarray, dates: np.ndarray, sigs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per version: is it in a same-date conflict, and is it the version that counts.
+
+    One stable sort by (key, export date, signature): a conflict is a (key, date) group with two
+    signatures; the version that counts is the first (in file order) of its key's latest
+    unconflicted date. Arrays, not a groupby: this runs over every version of millions of records.
+    """
+    n = len(keys)
+    conflicted, current = np.zeros(n, bool), np.zeros(n, bool)
+    if n == 0:
+        return conflicted, current
+    order = np.lexsort((sigs, dates, keys))
+    k, d, g = keys[order], dates[order], sigs[order]
+    same_group = (k[1:] == k[:-1]) & (d[1:] == d[:-1])
+    group = np.concatenate([[0], np.cumsum(~same_group)])
+    in_conflict = np.zeros(group[-1] + 1, bool)
+    in_conflict[group[1:][same_group & (g[1:] != g[:-1])]] = True
+    conflicted[order] = in_conflict[group]
+    # Among unconflicted versions in (key, date) order, a key's latest date is its last group;
+    # the group's first row is the earliest in file order (the sort is stable).
+    rest = order[~in_conflict[group]]
+    if len(rest) == 0:
+        return conflicted, current
+    k, d = keys[rest], dates[rest]
+    last_date = np.concatenate([k[1:] != k[:-1], [True]])  # last row of each key
+    latest = np.repeat(d[last_date], np.diff(np.concatenate([[0], np.flatnonzero(last_date) + 1])))
+    at_latest = d == latest
+    first = at_latest & np.concatenate([[True], ~((k[1:] == k[:-1]) & at_latest[:-1])])
+    current[rest[first]] = True
+    return conflicted, current
 
 
 def _conflict_rows(spec: SourceSpec, moved: pd.DataFrame, folder: Path | None, still_counts) -> pd.DataFrame:
