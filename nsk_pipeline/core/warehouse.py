@@ -100,7 +100,15 @@ class Warehouse:
         for frame in ([df] if isinstance(df, pd.DataFrame) else df):
             self.insert_frame(conn, table, frame)
 
-    def insert_frame(self, conn: Connection, table: sa.Table, df: pd.DataFrame) -> None:
+    def insert_frame(self, conn: Connection, table: sa.Table, df: pd.DataFrame | pa.Table) -> None:
+        """Insert rows: a DataFrame, or an Arrow table (DuckDB scans it as it is; others via pandas)."""
+        if isinstance(df, pa.Table):
+            if df.num_rows == 0:
+                return
+            if self.dialect == "duckdb":
+                _duckdb_insert(conn, table, df, [c.name for c in table.columns if c.name in df.column_names])
+                return
+            df = df.to_pandas()
         if df.empty:
             return
         cols = [c.name for c in table.columns if c.name in df.columns]
@@ -230,15 +238,17 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def _duckdb_insert(conn: Connection, table: sa.Table, df: pd.DataFrame, cols: list[str]) -> None:
+def _duckdb_insert(conn: Connection, table: sa.Table, df: pd.DataFrame | pa.Table, cols: list[str]) -> None:
     raw = conn.connection.driver_connection
     view = f"_nsk_insert_{table.name}"
-    frame = df.copy()
-    for col in cols:
-        # DuckDB's pandas scan can't type an all-None object column; Arrow-friendly types
-        # keep dates and nullable ints exact.
-        if frame[col].dtype == object:
-            frame[col] = frame[col].where(frame[col].notna(), None)
+    frame = df
+    if isinstance(df, pd.DataFrame):
+        frame = df.copy()
+        for col in cols:
+            # DuckDB's pandas scan can't type an all-None object column; Arrow-friendly types
+            # keep dates and nullable ints exact.
+            if frame[col].dtype == object:
+                frame[col] = frame[col].where(frame[col].notna(), None)
     raw.register(view, frame)
     try:
         quoted = ", ".join(f'"{c}"' for c in cols)

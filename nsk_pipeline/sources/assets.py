@@ -50,13 +50,13 @@ def write_source(nsk: NskResource, result: SourceResult, run_id: str, years: tup
     wh = nsk.warehouse
     spec = SOURCES[result.source]
     now = datetime.now(timezone.utc).replace(tzinfo=None)
-    staged = result.frames()
+    staged = result.parts  # Arrow tables: DuckDB scans them without a pandas copy
     quarantine = result.quarantine.assign(run_id=run_id)
     loads = result.file_loads.assign(as_of=nsk.as_of_date, loaded_at=now, run_id=run_id)
     in_staged = in_quarantine = None
     if years is not None:
         first, last = years
-        staged = (part[row_year(spec, part).between(first, last)] for part in staged)
+        staged = (part[row_year(spec, part).between(first, last)] for part in result.frames())
         quarantine = quarantine[quarantine["row_year"].between(first, last)] if len(quarantine) else quarantine
         year_of = ((lambda t: sa.extract("year", t.c[spec.date_column])) if spec.date_column
                    else (lambda t: t.c["aar"]))
