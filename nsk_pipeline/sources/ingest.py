@@ -40,7 +40,7 @@ def redact_cpr_like(text: str) -> str:
 # Files are parsed and validated together up to this many rows: pandas and pandera cost a fixed
 # overhead per call (a source re-exports the year to date every quarter, so files are many and
 # small), while a whole source at once would hold every raw value of millions of rows in memory.
-BATCH_ROWS = 200_000
+BATCH_ROWS = 100_000
 META_COLUMNS = ["export_date", "source_file", "source_row", "er_gaeldende"]
 QUARANTINE_COLUMNS = ["source", "file_name", "export_date", "row_number", "record_key", "reasons", "row_data",
                       "row_year"]
@@ -116,7 +116,7 @@ class _Batch:
     """One batch of files after parsing: its valid rows (an Arrow table) with their record keys
     and signatures beside it, and its rows that break a rule (with their masked raw values)."""
     valid: pa.Table
-    keys: pa.DictionaryArray  # record keys: one Arrow string per distinct key, not a Python object per row
+    keys: np.ndarray  # record keys as 128-bit hashes (two uint64 columns): millions of key strings cost GBs
     sigs: np.ndarray
     bad: pd.DataFrame
 
@@ -335,6 +335,18 @@ def _signature(spec: SourceSpec, typed: pd.DataFrame) -> pd.Series:
     return pd.util.hash_pandas_object(frame, index=False, categorize=True)
 
 
+_HASH_KEYS = ("nsk-record-key-1", "nsk-record-key-2")  # two independent 64-bit hashes of a record key
+
+
+def _key_hash(keys: pd.Series) -> np.ndarray:
+    """Each record key as 128 bits: two keys share it with a chance of about n²/2¹²⁹ (nil for any
+    n this pipeline sees), and versions are matched on it without keeping the key strings."""
+    values = keys.astype(object).to_numpy()
+    if len(values) == 0:
+        return np.zeros((0, 2), dtype=np.uint64)
+    return np.column_stack([pd.util.hash_array(values, hash_key=k, categorize=False) for k in _HASH_KEYS])
+
+
 def _compact(frame: pd.DataFrame) -> pd.DataFrame:
     """Text columns as categoricals: codes, names and pseudonyms repeat across millions of rows.
     Categories in order of appearance (sorting millions of strings buys nothing here)."""
@@ -355,7 +367,7 @@ def _batch(spec: SourceSpec, p: _Parsed) -> _Batch:
     valid = p.typed[~is_bad]
     keys = _record_key(spec, valid) if len(valid) else pd.Series(dtype="string")
     sigs = _signature(spec, valid).to_numpy("uint64") if len(valid) else np.zeros(0, dtype="uint64")
-    keys = pa.array(keys.astype(object), type=pa.string()).dictionary_encode()
+    keys = _key_hash(keys)
     valid = _compact(valid[[c for c in cols if c != "er_gaeldende"]].reset_index(drop=True))
     return _Batch(pa.Table.from_pandas(valid, preserve_index=False), keys, sigs, bad)
 
@@ -368,25 +380,35 @@ def _resolve_versions(spec: SourceSpec, batches: list[_Batch], folder: Path | No
     signature); the wide rows stay in their batches."""
     if not batches:
         return [], pd.DataFrame(columns=QUARANTINE_COLUMNS)
-    keys = pa.chunked_array([b.keys for b in batches], type=pa.dictionary(pa.int32(), pa.string()))
-    keys = keys.unify_dictionaries()
-    codes = np.concatenate([np.asarray(c.indices.to_numpy(zero_copy_only=False), dtype=np.int32)
-                            for c in keys.chunks]) if keys.num_chunks else np.zeros(0, np.int32)
-    names = keys.chunks[0].dictionary if keys.num_chunks else pa.array([], pa.string())
+    keys = np.concatenate([b.keys for b in batches]) if batches else np.zeros((0, 2), np.uint64)
+    k1, k2 = np.ascontiguousarray(keys[:, 0]), np.ascontiguousarray(keys[:, 1])
+    del keys
     sizes = [b.valid.num_rows for b in batches]
     dates = np.concatenate([b.valid["export_date"].to_numpy().astype("datetime64[ns]").view("int64")
                             for b in batches])
     sigs = np.concatenate([b.sigs for b in batches])
-    conflicted, current = _decide(codes, dates, sigs)
+    conflicted, current = _decide((k1, k2), dates, sigs)
+    del dates, sigs
     position = np.concatenate([np.arange(n, dtype=np.int32) for n in sizes])
     batch_of = np.repeat(np.arange(len(batches), dtype=np.int32), sizes)
-    counting = pd.DataFrame({"_batch": batch_of[current], "_pos": position[current]}, index=codes[current])
+    counting = pd.DataFrame({"_batch": batch_of[current], "_pos": position[current], "_k2": k2[current]},
+                            index=pd.Index(k1[current]))
+    del position, batch_of
 
-    def still_counts(code: int) -> str:
-        if code not in counting.index:
+    def still_counts(key: tuple[int, int]) -> str:
+        try:
+            loc = counting.index.get_loc(key[0])
+        except KeyError:
             return "no valid version of this key counts"
-        at = counting.loc[code]
-        row = batches[int(at["_batch"])].valid.slice(int(at["_pos"]), 1).to_pylist()[0]
+        at = counting.iloc[[loc]] if isinstance(loc, (int, np.integer)) else counting[loc]
+        at = at[at["_k2"] == key[1]]
+        if at.empty:
+            return "no valid version of this key counts"
+        at = at.iloc[0]
+        batch, pos = int(at["_batch"]), int(at["_pos"])
+        # Its position in the batch's part, which lacks the batch's conflicting rows.
+        pos -= int(np.count_nonzero(conflicted[offsets[batch]:offsets[batch] + pos]))
+        row = parts[batch].slice(pos, 1).to_pylist()[0]
         return (f"the version still counting is {row['source_file']} row {row['source_row']} "
                 f"(export date {pd.Timestamp(row['export_date']).date().isoformat()})")
 
@@ -395,40 +417,55 @@ def _resolve_versions(spec: SourceSpec, batches: list[_Batch], folder: Path | No
     for i, b in enumerate(batches):
         flags = current[offsets[i]:offsets[i + 1]]
         lost = conflicted[offsets[i]:offsets[i + 1]]
-        table = b.valid
+        table, b.valid = b.valid, None  # the batch's rows move to its part: never held twice
         if lost.any():
-            lost_codes = codes[offsets[i]:offsets[i + 1]][lost]
-            moved.append(table.filter(pa.array(lost)).to_pandas().assign(
-                _k=lost_codes, _key=names.take(pa.array(lost_codes)).to_pylist()))
+            rows = table.filter(pa.array(lost)).to_pandas()
+            moved.append(rows.assign(_k=list(zip(k1[offsets[i]:offsets[i + 1]][lost].tolist(),
+                                                 k2[offsets[i]:offsets[i + 1]][lost].tolist())),
+                                     _key=_record_key(spec, rows).astype(object)))
             table = table.filter(pa.array(~lost))
         parts.append(table.append_column("er_gaeldende", pa.array(flags[~lost])))
     moved_rows = _conflict_rows(spec, pd.concat(moved, ignore_index=True), folder, still_counts) if moved else None
     bad = pd.concat([b.bad for b in batches if len(b.bad)], ignore_index=True) if any(len(b.bad) for b in batches) \
         else None
     if bad is not None:
-        found = pc.index_in(pa.array(bad["_key"].astype(object), type=pa.string()), value_set=names).to_pylist()
-        bad["_reasons"] = [reasons + ([still_counts(code)] if code is not None and code in counting.index else [])
-                           for reasons, code in zip(bad["_reasons"], found)]
+        known = bad["_key"].notna().to_numpy()
+        hashes = np.zeros((len(bad), 2), np.uint64)
+        hashes[known] = _key_hash(bad["_key"][known])
+        notes = [still_counts((int(h1), int(h2))) if ok else None for (h1, h2), ok in zip(hashes, known)]
+        bad["_reasons"] = [reasons + ([note] if note and not note.startswith("no valid") else [])
+                           for reasons, note in zip(bad["_reasons"], notes)]
     rows = [r for r in (bad, moved_rows) if r is not None and len(r)]
     quarantine = _quarantine_frame(spec, pd.concat(rows, ignore_index=True)) if rows else \
         pd.DataFrame(columns=QUARANTINE_COLUMNS)
     return [p for p in parts if p.num_rows] or parts[:1], quarantine
 
 
-def _decide(keys: np.ndarray, dates: np.ndarray, sigs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per version: is it in a same-date conflict, and is it the version that counts.
+def _decide(keys: np.ndarray | tuple[np.ndarray, ...], dates: np.ndarray, sigs: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Per version: is it in a same-date conflict, and is it the version that counts. `keys`: the
+    record key, as one array or as parts (a 128-bit hash in two arrays).
 
     One stable sort by (key, export date, signature): a conflict is a (key, date) group with two
     signatures; the version that counts is the first (in file order) of its key's latest
     unconflicted date. Arrays, not a groupby: this runs over every version of millions of records.
     """
-    n = len(keys)
+    parts = keys if isinstance(keys, tuple) else (keys,)
+    n = len(dates)
     conflicted, current = np.zeros(n, bool), np.zeros(n, bool)
     if n == 0:
         return conflicted, current
-    order = np.lexsort((sigs, dates, keys))
-    k, d, g = keys[order], dates[order], sigs[order]
-    same_group = (k[1:] == k[:-1]) & (d[1:] == d[:-1])
+
+    def same_key_as_previous(rows: np.ndarray) -> np.ndarray:
+        same = np.ones(len(rows) - 1, bool)
+        for part in parts:
+            p = part[rows]
+            same &= p[1:] == p[:-1]
+        return same
+
+    order = np.lexsort((sigs, dates, *reversed(parts)))
+    d, g = dates[order], sigs[order]
+    same_group = same_key_as_previous(order) & (d[1:] == d[:-1])
     group = np.concatenate([[0], np.cumsum(~same_group)])
     in_conflict = np.zeros(group[-1] + 1, bool)
     in_conflict[group[1:][same_group & (g[1:] != g[:-1])]] = True
@@ -436,13 +473,15 @@ def _decide(keys: np.ndarray, dates: np.ndarray, sigs: np.ndarray) -> tuple[np.n
     # Among unconflicted versions in (key, date) order, a key's latest date is its last group;
     # the group's first row is the earliest in file order (the sort is stable).
     rest = order[~in_conflict[group]]
+    del order, d, g, same_group, group
     if len(rest) == 0:
         return conflicted, current
-    k, d = keys[rest], dates[rest]
-    last_date = np.concatenate([k[1:] != k[:-1], [True]])  # last row of each key
+    same_key = same_key_as_previous(rest)
+    d = dates[rest]
+    last_date = np.concatenate([~same_key, [True]])  # last row of each key
     latest = np.repeat(d[last_date], np.diff(np.concatenate([[0], np.flatnonzero(last_date) + 1])))
     at_latest = d == latest
-    first = at_latest & np.concatenate([[True], ~((k[1:] == k[:-1]) & at_latest[:-1])])
+    first = at_latest & np.concatenate([[True], ~(same_key & at_latest[:-1])])
     current[rest[first]] = True
     return conflicted, current
 
@@ -458,7 +497,7 @@ def _conflict_rows(spec: SourceSpec, moved: pd.DataFrame, folder: Path | None, s
         where = ", ".join(f"{f} row {r}" for f, r in zip(group["source_file"], group["source_row"]))
         for i in group.index:
             reasons[i] = [(f"conflict: key {key} has different values in versions with the same export "
-                           f"date {exported.date().isoformat()} ({where}); {still_counts(int(moved.at[i, '_k']))}")]
+                           f"date {exported.date().isoformat()} ({where}); {still_counts(moved.at[i, '_k'])}")]
     moved["_reasons"] = [reasons[i] for i in moved.index]
     raw_of: dict[tuple[str, int], pd.Series] = {}
     for name, group in moved.groupby("source_file"):
