@@ -135,9 +135,12 @@ class Warehouse:
         if self.dialect == "duckdb":
             with self.engine.connect() as conn:
                 relation = conn.connection.driver_connection.sql(sql)
-                reader = relation.to_arrow_reader(batch_rows or 1_000_000)
+                reader = relation.to_arrow_reader(batch_rows or 500_000)
                 if batch_rows is None:
-                    yield _arrow_frame(reader.read_all(), categorical)
+                    # Batch by batch into pandas, then joined: the whole result as Arrow and
+                    # as pandas at once would hold every value twice.
+                    frames = [_arrow_frame(pa.Table.from_batches([b]), categorical) for b in reader]
+                    yield _concat(frames) if frames else _arrow_frame(reader.schema.empty_table(), categorical)
                     return
                 empty = True
                 for batch in reader:
@@ -181,6 +184,20 @@ def _arrow_frame(table: pa.Table, categorical: bool) -> pd.DataFrame:
                                  or pa.types.is_large_string(col.type) else col)
                           for name, col in zip(table.column_names, table.columns)})
     return table.to_pandas(date_as_object=False)
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Frames one after another; categorical columns stay categorical (their categories united)."""
+    if len(frames) == 1:
+        return frames[0]
+    columns = {}
+    for name in frames[0].columns:
+        parts = [f[name] for f in frames]
+        if all(isinstance(p.dtype, pd.CategoricalDtype) for p in parts):
+            columns[name] = pd.Series(pd.api.types.union_categoricals(parts))
+        else:
+            columns[name] = pd.concat(parts, ignore_index=True)
+    return pd.DataFrame(columns)
 
 
 def _dates_as_datetime64(df: pd.DataFrame) -> pd.DataFrame:

@@ -410,6 +410,13 @@ class PandasIndicatorEngine:
         self._rows = {s: countable_rows(s, current[s]) for s in current}
         self._matching: dict[tuple, Frame] = {}
 
+    @classmethod
+    def from_rows(cls, rows: dict[str, Frame], facts: dict[str, SourceFacts], as_of: date) -> PandasIndicatorEngine:
+        """An engine over rows already prepared by `countable_rows`."""
+        engine = cls({}, facts, as_of)
+        engine._rows = rows
+        return engine
+
     def matching(self, indicator_id: str) -> Frame:
         """The rows the indicator counts, by date (shared by indicators with the same filter)."""
         rule = RULES[indicator_id]

@@ -15,6 +15,7 @@ from nsk_pipeline.goals.registry import Registry
 from nsk_pipeline.indicators.disclosure import suppress
 from nsk_pipeline.indicators.engine import (
     PandasIndicatorEngine,
+    countable_rows,
     indicator_breakdown,
     indicator_quarterly,
     indicator_yearly,
@@ -57,11 +58,17 @@ def read_current(wh: Warehouse) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
 
 def build_marts(current: dict[str, pd.DataFrame], file_loads: pd.DataFrame, registry: Registry,
                 as_of: date, computed_at: datetime | None = None) -> Marts:
+    """Every mart, from the current rows of each source (`current` is consumed: emptied as read)."""
     computed_at = computed_at or datetime.now(timezone.utc).replace(tzinfo=None)
     facts = {s: source_facts(s, file_loads, current[s]) for s in INDICATOR_SOURCES}
-    engine = PandasIndicatorEngine({s: current[s] for s in INDICATOR_SOURCES}, facts, as_of)
-    years = report_years(facts, as_of)
     milestones = current["milepaele"][["maal_id", "aar", "opfyldt", "bemaerkning"]]
+    rows = {}
+    for s in INDICATOR_SOURCES:
+        rows[s] = countable_rows(s, current[s])
+        # Consumed: a source's staged rows can be millions, and the engine keeps its compact copy.
+        current[s] = current[s].iloc[:0]
+    engine = PandasIndicatorEngine.from_rows(rows, facts, as_of)
+    years = report_years(facts, as_of)
     _, goals = registry.to_frames()
     indicators = pd.DataFrame([{"indicator_id": i.id, "name": i.name, "definition": i.definition, "unit": i.unit,
                                 "source": i.source, "aggregation": i.aggregation, "polarity": i.polarity}

@@ -34,8 +34,8 @@ def reconcile(file_loads: pd.DataFrame, staged_rows: int | None, quarantined_row
 
 def typed_staging(spec: SourceSpec, df: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
     """Staged rows as read back from the warehouse, in the dtypes the pandera model states
-    (`columns`: only those). Text read as categoricals stays categorical, except codes: the
-    indicator engine orders a code's categories itself."""
+    (`columns`: only those). Text read as categoricals stays categorical (codes with their
+    categories sorted, as the indicator engine orders them)."""
     df = df.reindex(columns=columns or staged_columns(spec)).copy()
     kinds = {c.name: c.kind for c in spec.columns} | {"borger_pseudonym": "text", "koen": "code",
                                                         "aldersgruppe": "code"}
@@ -47,7 +47,9 @@ def typed_staging(spec: SourceSpec, df: pd.DataFrame, columns: list[str] | None 
             df[name] = pd.to_datetime(df[name]).astype("datetime64[ns]")
         elif kind in ("count", "year"):
             df[name] = pd.to_numeric(df[name]).astype("Int64")
-        elif isinstance(df[name].dtype, pd.CategoricalDtype) and kind != "code":
+        elif isinstance(df[name].dtype, pd.CategoricalDtype):
+            if kind == "code":  # in sorted order, as the engine makes categories of object codes
+                df[name] = df[name].cat.reorder_categories(sorted(df[name].cat.categories))
             continue
         else:
             df[name] = pd.Series(np.asarray(df[name], dtype=object), index=df.index).where(df[name].notna(), None)
