@@ -30,9 +30,13 @@ def _instance():
 
 
 def _return_freed_memory() -> None:
-    """Large blocks straight from and back to the OS (glibc): with its default, the threshold
-    rises after the first big free, and freed batches of rows stay in the heap. Measured at
-    5 M counsellor-log rows: ingest's peak 1.59 → 1.45 GB."""
+    """Freed batches of rows go back to the OS. glibc: large blocks straight from and back to
+    the OS (by default the threshold rises after the first big free, and freed batches stay in
+    the heap). Arrow: the system allocator, not mimalloc, which keeps what it once held.
+    Measured at 5 M counsellor-log rows, with DuckDB's buffer pool bounded: peak 2.94 → 1.95 GB."""
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())
     try:
         import ctypes
 

@@ -209,13 +209,21 @@ def _dates_as_datetime64(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+# DuckDB's buffer pool defaults to 80 % of RAM and keeps every page a run wrote; bounded, it
+# writes pages out to the database file (or its temp directory) instead.
+DUCKDB_MEMORY_LIMIT = "512MB"
+
+
 def _create_engine(url: str) -> Engine:
     if url.startswith("duckdb:///"):
+        import os
         from pathlib import Path
 
         path = url.removeprefix("duckdb:///")
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        limit = os.environ.get("NSK_DUCKDB_MEMORY_LIMIT", "").strip() or DUCKDB_MEMORY_LIMIT
+        return sa.create_engine(url, connect_args={"config": {"memory_limit": limit}})
     return sa.create_engine(url)
 
 
