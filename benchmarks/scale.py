@@ -141,6 +141,12 @@ def schedule(source: str) -> list[Export]:
     return out
 
 
+def correction_pick(rng: np.random.Generator, n: int, at_least: int = 0) -> np.ndarray:
+    """Positions, in file order, of the earlier (Q1-Q3) rows a year's last export corrects:
+    ~3 % of the year's rows, of which Q1-Q3 hold three quarters."""
+    return np.sort(rng.choice(n, max(at_least, int(n * CORRECTION_SHARE * 4 / 3)), replace=False))
+
+
 def concat_cols(a: dict[str, pa.Array], b: dict[str, pa.Array]) -> dict[str, pa.Array]:
     return {k: pa.concat_arrays([a[k].cast(pa.string()), b[k].cast(pa.string())]) for k in a}
 
@@ -326,7 +332,7 @@ def vejlederlog(out: Path, total: int, rng: np.random.Generator) -> int:
             corr = {k: pa.concat_arrays([c[k] for c in prev["cols"][:-1]]) for k in cols}
             days = np.concatenate(prev["days"][:-1])
             n_year = len(days)
-            pick = np.sort(rng.choice(n_year, int(n_year * CORRECTION_SHARE * 4 / 3), replace=False))
+            pick = correction_pick(rng, n_year)
             corr = {k: v.take(pa.array(pick)) for k, v in corr.items()}
             days = days[pick]
             m = len(pick)
@@ -415,7 +421,7 @@ def skoleforloeb(out: Path, total: int, rng: np.random.Generator) -> int:
             parts = year_rows.pop(ex.year)[:-1]
             corr = {k: pa.concat_arrays([p[0][k] for p in parts]) for k in cols}
             arr = [np.concatenate([p[i] for p in parts]) for i in range(1, 10)]
-            pick = np.sort(rng.choice(len(arr[0]), int(len(arr[0]) * CORRECTION_SHARE * 4 / 3), replace=False))
+            pick = correction_pick(rng, len(arr[0]))
             corr = {k: v.take(pa.array(pick)) for k, v in corr.items()}
             days, elever, fag, foraeldre, status, akt, pilot, tema, tidx = (a[pick] for a in arr)
             elever = np.where(elever > 0, elever + rng.integers(-2, 3, len(pick)), 0)
@@ -472,7 +478,7 @@ def rettighedskurser(out: Path, total: int, rng: np.random.Generator) -> int:
             parts = year_rows.pop(ex.year)[:-1]
             ids = pa.concat_arrays([p[0] for p in parts])
             arr = [np.concatenate([p[i] for p in parts]) for i in range(1, 5)]
-            pick = np.sort(rng.choice(len(ids), max(1, int(len(ids) * CORRECTION_SHARE * 4 / 3)), replace=False))
+            pick = correction_pick(rng, len(ids), at_least=1)
             days, st, deltagere, status = (x[pick] for x in arr)
             deltagere = np.maximum(deltagere + rng.integers(-2, 3, len(pick)), 0)
             deltagere[0] = -deltagere[0] - 1  # the older version keeps counting
@@ -572,7 +578,7 @@ def omraade_aktiviteter(out: Path, total: int, rng: np.random.Generator, actor_j
             ids = pa.concat_arrays([p[0] for p in parts])
             ak = pa.concat_arrays([p[6] for p in parts])
             arr = [np.concatenate([p[i] for p in parts]) for i in range(1, 6)]
-            pick = np.sort(rng.choice(len(ids), max(1, int(len(ids) * CORRECTION_SHARE * 4 / 3)), replace=False))
+            pick = correction_pick(rng, len(ids), at_least=1)
             c_days, c_typ, c_delt, c_grp, c_status = (x[pick] for x in arr)
             c_ak = ak.take(pa.array(pick)).to_pylist()
             c_ak[0] = ((c_ak[0] + "|") if c_ak[0] else "") + "Z99999"  # trap: an actor the register never had
