@@ -173,29 +173,30 @@ def failures_by_row(schema: pa.DataFrameSchema, df: pd.DataFrame) -> dict[object
     The dataframe-wide rules (vectorised) run on the whole frame.
     """
     if any(name not in df.columns for name in schema.columns):
-        return _failures(schema, df, lambda i: [i])  # pandera reports the missing column
+        return _failures(schema, df)  # pandera reports the missing column
     out: dict[object, list[tuple[str | None, str]]] = {}
     for name, column in schema.columns.items():
         s = df[name]
-        codes, _ = pd.factorize(s, use_na_sentinel=False)
-        distinct = s.drop_duplicates()  # same order as factorize's codes: first appearances
+        distinct = s.drop_duplicates()
         one = pa.DataFrameSchema({name: column}, strict=False, coerce=False)
         if len(distinct) == len(s):
-            _merge(out, _failures(one, s.to_frame(), lambda i: [i]))
+            _merge(out, _failures(one, s.to_frame()))
             continue
-        failing = _failures(one, distinct.reset_index(drop=True).to_frame(), lambda i: [i])
+        failing = _failures(one, distinct.reset_index(drop=True).to_frame())
         if failing:  # rare: only then find the rows holding each failing value
+            codes, _ = pd.factorize(s, use_na_sentinel=False)  # numbered like `distinct`: first appearances
             order = np.argsort(codes, kind="stable")
             bounds = np.searchsorted(codes[order], np.arange(len(distinct) + 1))
             _merge(out, {row: problems for code, problems in failing.items()
                          for row in df.index[order[bounds[int(code)]:bounds[int(code) + 1]]]})
     if schema.checks:
         wide = pa.DataFrameSchema(checks=schema.checks, strict=False, coerce=False)
-        _merge(out, _failures(wide, df, lambda i: [i]))
+        _merge(out, _failures(wide, df))
     return out
 
 
-def _failures(schema: pa.DataFrameSchema, df: pd.DataFrame, rows_of) -> dict[object, list[tuple[str | None, str]]]:
+def _failures(schema: pa.DataFrameSchema, df: pd.DataFrame) -> dict[object, list[tuple[str | None, str]]]:
+    """pandera's verdict on `df`: index → [(column, reason)]."""
     try:
         schema.validate(df, lazy=True)
         return {}
@@ -207,10 +208,9 @@ def _failures(schema: pa.DataFrameSchema, df: pd.DataFrame, rows_of) -> dict[obj
             continue
         reason = _describe(column, str(check))
         col = reason.split(":", 1)[0] if ":" in reason else column
-        for row in rows_of(index):
-            problems = out.setdefault(row, [])
-            if (col, reason) not in problems:
-                problems.append((col, reason))
+        problems = out.setdefault(index, [])
+        if (col, reason) not in problems:
+            problems.append((col, reason))
     return out
 
 
