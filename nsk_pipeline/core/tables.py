@@ -95,6 +95,12 @@ GOALS = [
     C("source_file", sa.Text, "the registry file the goal was loaded from"),
 ]
 
+# What ingest appends to a quarantined row's reasons to say which version of its key counts
+# instead: notes, not reasons (reason counts and reports leave them out).
+STILL_COUNTS = "the version still counting is"
+NO_VERSION_COUNTS = "no valid version of this key counts"
+VERSION_NOTES = (STILL_COUNTS, NO_VERSION_COUNTS)
+
 REJECTED_ROWS = [
     C("source", sa.Text, "the source folder"),
     C("file_name", sa.Text, "the export file"),

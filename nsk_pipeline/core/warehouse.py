@@ -86,7 +86,8 @@ class Warehouse:
                     conn.execute(sa.text(f'ALTER TABLE {schema}.{name} ADD COLUMN "{c.name}" {coltype}'))
         return table
 
-    def replace_rows(self, conn: Connection, table: sa.Table, df: pd.DataFrame | Iterable[pd.DataFrame],
+    def replace_rows(self, conn: Connection, table: sa.Table,
+                     df: pd.DataFrame | pa.Table | Iterable[pd.DataFrame | pa.Table],
                      where: Mapping[str, Any] | None = None,
                      condition: Callable[[sa.Table], Any] | None = None) -> None:
         """Delete the table's rows (those matching `where` and `condition`, if given) and insert
@@ -97,7 +98,7 @@ class Warehouse:
         if condition is not None:
             delete = delete.where(condition(table))
         conn.execute(delete)
-        for frame in ([df] if isinstance(df, pd.DataFrame) else df):
+        for frame in ([df] if isinstance(df, (pd.DataFrame, pa.Table)) else df):
             self.insert_frame(conn, table, frame)
 
     def insert_frame(self, conn: Connection, table: sa.Table, df: pd.DataFrame | pa.Table) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from nsk_pipeline.core.tables import VERSION_NOTES
 from nsk_pipeline.core.warehouse import Warehouse
 from nsk_pipeline.reports.view import SPOR_LABELS
 
@@ -297,7 +298,7 @@ _RULES = [
 def reason_label(reason: str) -> tuple[str, str] | None:
     """(column, rule in Danish) of one quarantine reason; None for the pipeline's annotations."""
     reason = reason.strip()
-    if not reason or reason.startswith("the version still counting") or reason.startswith("no valid version"):
+    if not reason or reason.startswith(VERSION_NOTES):
         return None
     if reason.startswith("conflict"):
         return "(nøgle)", "forskellige værdier i versioner med samme eksportdato"

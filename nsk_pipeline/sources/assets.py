@@ -77,7 +77,6 @@ PERSONAL = ("borger_pseudonym", "koen", "aldersgruppe")
 
 def preview(current: pd.DataFrame, spec: SourceSpec, rows: int = 5) -> str:
     """A few current rows as Markdown, without the pseudonym or the values derived from a CPR number."""
-    current = current[current["er_gaeldende"]] if "er_gaeldende" in current else current
     shown = current.drop(columns=[c for c in PERSONAL if c in current.columns]).head(rows)
     return shown.to_markdown(index=False) if len(shown) else "(no rows)"
 
@@ -133,8 +132,7 @@ def build_staging_asset(spec: SourceSpec) -> dg.AssetsDefinition:
             "quarantine_reasons": _reason_counts(result.quarantine),
             "as_of": nsk.as_of,
             "years": "all" if years is None else f"{years[0]}-{years[1]}",
-            "preview": dg.MetadataValue.md(preview(result.parts[0].slice(0, 100).to_pandas() if result.parts
-                                                   else result.staged, spec)),
+            "preview": dg.MetadataValue.md(preview(result.head_current(5), spec)),
         })
 
     return _staging

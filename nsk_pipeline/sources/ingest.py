@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from nsk_pipeline.core.tables import NO_VERSION_COUNTS, STILL_COUNTS, VERSION_NOTES
 from nsk_pipeline.sources import parsing
 from nsk_pipeline.sources.readers import FileRejected, export_date_from_name, is_data_file, read_table
 from nsk_pipeline.sources.schemas import failures_by_row, schema_for
@@ -37,6 +38,8 @@ CPR_LIKE = re.compile(r"(?<!\d)(?:\d{6}-?\d{4}|\d{5}-\d{4}|\d{9})(?!\d)")
 
 def redact_cpr_like(text: str) -> str:
     return CPR_LIKE.sub(MASK, text)
+
+
 # Files are parsed and validated together up to this many rows: pandas and pandera cost a fixed
 # overhead per call (a source re-exports the year to date every quarter, so files are many and
 # small), while a whole source at once would hold every raw value of millions of rows in memory.
@@ -102,6 +105,11 @@ class SourceResult:
     @property
     def current(self) -> pd.DataFrame:
         return self.staged[self.staged["er_gaeldende"]]
+
+    def head_current(self, n: int) -> pd.DataFrame:
+        """The first `n` current rows, without building the whole staged frame."""
+        heads = [p.filter(p["er_gaeldende"]).slice(0, n) for p in self.parts]
+        return pa.concat_tables(heads).slice(0, n).to_pandas() if heads else self.staged
 
 
 @dataclass
@@ -380,7 +388,7 @@ def _resolve_versions(spec: SourceSpec, batches: list[_Batch], folder: Path | No
     signature); the wide rows stay in their batches."""
     if not batches:
         return [], pd.DataFrame(columns=QUARANTINE_COLUMNS)
-    keys = np.concatenate([b.keys for b in batches]) if batches else np.zeros((0, 2), np.uint64)
+    keys = np.concatenate([b.keys for b in batches])
     k1, k2 = np.ascontiguousarray(keys[:, 0]), np.ascontiguousarray(keys[:, 1])
     del keys
     sizes = [b.valid.num_rows for b in batches]
@@ -395,21 +403,22 @@ def _resolve_versions(spec: SourceSpec, batches: list[_Batch], folder: Path | No
                             index=pd.Index(k1[current]))
     del position, batch_of
 
-    def still_counts(key: tuple[int, int]) -> str:
+    def still_counts(key: tuple[int, int]) -> str | None:
+        """Which version of the key counts; None when none does."""
         try:
             loc = counting.index.get_loc(key[0])
         except KeyError:
-            return "no valid version of this key counts"
+            return None
         at = counting.iloc[[loc]] if isinstance(loc, (int, np.integer)) else counting[loc]
         at = at[at["_k2"] == key[1]]
         if at.empty:
-            return "no valid version of this key counts"
+            return None
         at = at.iloc[0]
         batch, pos = int(at["_batch"]), int(at["_pos"])
         # Its position in the batch's part, which lacks the batch's conflicting rows.
         pos -= int(np.count_nonzero(conflicted[offsets[batch]:offsets[batch] + pos]))
         row = parts[batch].slice(pos, 1).to_pylist()[0]
-        return (f"the version still counting is {row['source_file']} row {row['source_row']} "
+        return (f"{STILL_COUNTS} {row['source_file']} row {row['source_row']} "
                 f"(export date {pd.Timestamp(row['export_date']).date().isoformat()})")
 
     parts, moved = [], []
@@ -433,8 +442,7 @@ def _resolve_versions(spec: SourceSpec, batches: list[_Batch], folder: Path | No
         hashes = np.zeros((len(bad), 2), np.uint64)
         hashes[known] = _key_hash(bad["_key"][known])
         notes = [still_counts((int(h1), int(h2))) if ok else None for (h1, h2), ok in zip(hashes, known)]
-        bad["_reasons"] = [reasons + ([note] if note and not note.startswith("no valid") else [])
-                           for reasons, note in zip(bad["_reasons"], notes)]
+        bad["_reasons"] = [reasons + ([note] if note else []) for reasons, note in zip(bad["_reasons"], notes)]
     rows = [r for r in (bad, moved_rows) if r is not None and len(r)]
     quarantine = _quarantine_frame(spec, pd.concat(rows, ignore_index=True)) if rows else \
         pd.DataFrame(columns=QUARANTINE_COLUMNS)
@@ -497,7 +505,8 @@ def _conflict_rows(spec: SourceSpec, moved: pd.DataFrame, folder: Path | None, s
         where = ", ".join(f"{f} row {r}" for f, r in zip(group["source_file"], group["source_row"]))
         for i in group.index:
             reasons[i] = [(f"conflict: key {key} has different values in versions with the same export "
-                           f"date {exported.date().isoformat()} ({where}); {still_counts(moved.at[i, '_k'])}")]
+                           f"date {exported.date().isoformat()} ({where}); "
+                           f"{still_counts(moved.at[i, '_k']) or NO_VERSION_COUNTS}")]
     moved["_reasons"] = [reasons[i] for i in moved.index]
     raw_of: dict[tuple[str, int], pd.Series] = {}
     for name, group in moved.groupby("source_file"):
@@ -513,7 +522,7 @@ def reason_list(reasons: str) -> list[str]:
     same-date conflict is the one reason "conflict" (its text names keys and files)."""
     out = []
     for reason in str(reasons).split("; "):
-        if reason.startswith(("the version still counting", "no valid version")):
+        if reason.startswith(VERSION_NOTES):
             continue
         out.append("conflict" if reason.startswith("conflict") else reason)
     return out
