@@ -27,8 +27,8 @@ from datetime import date, datetime, timedelta
 
 import dagster as dg
 
+from nsk_pipeline.core.checks import selected_results
 from nsk_pipeline.core.partitions import years_tags
-
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.core.settings import COPENHAGEN
 from nsk_pipeline.sources.assets import staging_key
@@ -155,10 +155,7 @@ def delivery_check(nsk: NskResource, source: str) -> dg.AssetCheckResult:
     description="Each source's delivery age, in one step.",
 )
 def freshness_checks_step(context: dg.AssetCheckExecutionContext, nsk: NskResource):
-    from nsk_pipeline.sources.checks import for_check
-
-    for key in sorted(context.selected_asset_check_keys, key=lambda k: k.asset_key.path):
-        yield for_check(key, delivery_check(nsk, key.asset_key.path[-1]))
+    yield from selected_results(context, lambda key: delivery_check(nsk, key.asset_key.path[-1]))
 
 
 def with_source_freshness(spec: dg.AssetSpec) -> dg.AssetSpec:

@@ -4,6 +4,7 @@
 import dagster as dg
 import pandas as pd
 
+from nsk_pipeline.core.checks import selected_results
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.goals.attainment import STATUS_TEKST
 from nsk_pipeline.marts.assets import mart_key
@@ -59,10 +60,7 @@ _CHECKS = {
     description="The marts' contract invariants, in one step.",
 )
 def mart_checks_step(context: dg.AssetCheckExecutionContext, nsk: NskResource):
-    from nsk_pipeline.sources.checks import for_check
-
-    for key in sorted(context.selected_asset_check_keys, key=lambda k: (k.asset_key.path, k.name)):
-        yield for_check(key, _CHECKS[key][0](nsk))
+    yield from selected_results(context, lambda key: _CHECKS[key][0](nsk))
 
 
 mart_checks = [mart_checks_step]

@@ -5,6 +5,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from nsk_pipeline.core.checks import selected_results
 from nsk_pipeline.core.partitions import run_years
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.sources.assets import staging_key
@@ -121,21 +122,16 @@ CHECKS = {
 )
 def staging_checks_step(context: dg.AssetCheckExecutionContext, nsk: NskResource):
     full = run_years(context.run.tags) is None
-    for key in sorted(context.selected_asset_check_keys, key=lambda k: (k.asset_key.path, k.name)):
+
+    def result_of(key: dg.AssetCheckKey) -> dg.AssetCheckResult:
         spec = SOURCES[key.asset_key.path[-1]]
         if key.name == "rows_reconcile":
-            result = rows_reconcile(nsk, spec, full)
-        elif key.name == "pandera_rules":
-            result = pandera_rules(nsk, spec)
-        else:
-            result = files_accepted(nsk, spec)
-        yield for_check(key, result)
+            return rows_reconcile(nsk, spec, full)
+        if key.name == "pandera_rules":
+            return pandera_rules(nsk, spec)
+        return files_accepted(nsk, spec)
 
-
-def for_check(key: dg.AssetCheckKey, result: dg.AssetCheckResult) -> dg.AssetCheckResult:
-    """`result` addressed to one check of a multi-asset check."""
-    return dg.AssetCheckResult(asset_key=key.asset_key, check_name=key.name, passed=result.passed,
-                               severity=result.severity, description=result.description, metadata=result.metadata)
+    yield from selected_results(context, result_of)
 
 
 staging_checks = [staging_checks_step]
