@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,15 +71,50 @@ def label(size: str) -> str:
     return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n / 1e6:g}M"
 
 
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of `pid` and every process below it (the ingest's worker processes), MB."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        frontier = [child for child, parent in parents.items() if parent in frontier and child not in tree]
+        tree.update(frontier)
+    total = 0
+    for p in tree:
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        total += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+    return total / 1024
+
+
 def timed(cmd: list[str], env: dict, log: Path) -> Measure:
-    """Run cmd; wall time and the child's peak RSS (ru_maxrss of exactly this child, via wait4)."""
+    """Run cmd; wall time and peak memory: the larger of the child's own peak RSS (ru_maxrss via
+    wait4) and the peak sum of RSS over the child and its descendants (sampled every 0.2 s)."""
+    peak = [0.0]
     with open(log, "wb") as out:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        finished = threading.Event()
+
+        def sample() -> None:
+            while not finished.wait(0.2):
+                peak[0] = max(peak[0], tree_rss_mb(proc.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
+        finished.set()
+        sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return Measure(wall, usage.ru_maxrss / 1024, proc.returncode)
+    return Measure(wall, max(usage.ru_maxrss / 1024, peak[0]), proc.returncode)
 
 
 def step_times(dagster_home: Path) -> tuple[dict[str, float], float | None]:

@@ -33,12 +33,15 @@ KEY = b"ingest-test-key-not-a-secret"
 OTHER_KEY = b"another-ingest-test-key-not-a-secret"
 
 
-@pytest.fixture(autouse=True, params=["one batch", "a batch per file"])
+@pytest.fixture(autouse=True, params=["one batch", "a batch per file", "a batch per file, two workers"])
 def batch_size(request, monkeypatch):
     """Every rule must hold whether a source's files are parsed together or in separate batches
-    (large deliveries are split; versions of a record then meet only in version resolution)."""
-    if request.param == "a batch per file":
-        monkeypatch.setattr("nsk_pipeline.sources.ingest.BATCH_ROWS", 1)
+    (large deliveries are split; versions of a record then meet only in version resolution), and
+    whether the batches are parsed here or in worker processes."""
+    if request.param != "one batch":
+        monkeypatch.setattr("nsk_pipeline.sources.ingest.BATCH_BYTES", 1)
+    if request.param.endswith("two workers"):
+        monkeypatch.setattr("nsk_pipeline.sources.ingest.WORKERS", 2)
     return request.param
 
 
@@ -1054,3 +1057,19 @@ def test_decide_equals_the_groupby_rule(versions):
     k = df["k"].to_numpy()
     split = _decide((k // 2, k % 2), df["d"].to_numpy(), df["s"].to_numpy(np.uint64))
     assert split[0].tolist() == conflicted.tolist() and split[1].tolist() == current.tolist()
+
+
+def test_head_current_joins_batches_whose_dictionaries_differ_in_width():
+    """A batch with few distinct ids gets int8 dictionary indices, a larger one int16: the
+    staging preview must still read the first current rows across them."""
+    import pyarrow as pa
+
+    def part(ids: list[str]) -> pa.Table:
+        frame = pd.DataFrame({"id": pd.Categorical(ids), "er_gaeldende": [True] * len(ids)})
+        return pa.Table.from_pandas(frame, preserve_index=False)
+
+    small, large = part(["a", "b"]), part([f"x{i}" for i in range(300)])
+    assert small.schema.field("id").type != large.schema.field("id").type
+    result = SourceResult("test", [small, large], pd.DataFrame(), pd.DataFrame())
+    head = result.head_current(4)
+    assert head["id"].astype(str).tolist() == ["a", "b", "x0", "x1"]

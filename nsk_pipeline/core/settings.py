@@ -36,6 +36,9 @@ class Settings:
     goals_path: Path | None = None
     pseudonym_key: bytes | None = field(default=None, repr=False)
     reports_dir: Path = DEFAULT_REPORTS_DIR
+    # Processes that read and parse a large source's batches side by side (this one included):
+    # one per core, at most four; each holds one batch (~100 000 rows) of raw text at a time.
+    ingest_workers: int = field(default_factory=lambda: min(os.cpu_count() or 1, 4))
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -57,6 +60,7 @@ class Settings:
             goals_path=Path(goals) if goals else None,
             pseudonym_key=_read_key(env),
             reports_dir=Path(env["NSK_REPORTS_DIR"]) if env.get("NSK_REPORTS_DIR", "").strip() else DEFAULT_REPORTS_DIR,
+            **_workers(env),
         )
 
     def require_pseudonym_key(self) -> bytes:
@@ -69,6 +73,15 @@ class Settings:
                 "see README.md, 'The pseudonym key'."
             )
         return self.pseudonym_key
+
+
+def _workers(env: dict[str, str]) -> dict[str, int]:
+    text = env.get("NSK_INGEST_WORKERS", "").strip()
+    if not text:
+        return {}
+    if not text.isdigit() or int(text) < 1:
+        raise SettingsError(f"NSK_INGEST_WORKERS must be a whole number of processes, 1 or more, got {text!r}")
+    return {"ingest_workers": int(text)}
 
 
 def _read_key(env: dict[str, str]) -> bytes | None:

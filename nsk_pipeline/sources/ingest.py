@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from datetime import date
 from pathlib import Path
 
@@ -40,10 +41,14 @@ def redact_cpr_like(text: str) -> str:
     return CPR_LIKE.sub(MASK, text)
 
 
-# Files are parsed and validated together up to this many rows: pandas and pandera cost a fixed
-# overhead per call (a source re-exports the year to date every quarter, so files are many and
-# small), while a whole source at once would hold every raw value of millions of rows in memory.
-BATCH_ROWS = 100_000
+# Files are parsed and validated together up to this many bytes (~100 000 rows): pandas and
+# pandera cost a fixed overhead per call (a source re-exports the year to date every quarter, so
+# files are many and small), while a whole source at once would hold every raw value of millions
+# of rows in memory.
+BATCH_BYTES = 10_000_000
+# Processes that parse batches side by side when a source has more than one (the assets pass
+# NSK_INGEST_WORKERS); each holds one batch's raw text at a time.
+WORKERS = 1
 META_COLUMNS = ["export_date", "source_file", "source_row", "er_gaeldende"]
 QUARANTINE_COLUMNS = ["source", "file_name", "export_date", "row_number", "record_key", "reasons", "row_data",
                       "row_year"]
@@ -108,8 +113,9 @@ class SourceResult:
 
     def head_current(self, n: int) -> pd.DataFrame:
         """The first `n` current rows, without building the whole staged frame."""
-        heads = [p.filter(p["er_gaeldende"]).slice(0, n) for p in self.parts]
-        return pa.concat_tables(heads).slice(0, n).to_pandas() if heads else self.staged
+        # Through pandas: batches' dictionary columns can differ in index width (int8 … int32).
+        heads = [p.filter(p["er_gaeldende"]).slice(0, n).to_pandas() for p in self.parts]
+        return pd.concat(heads, ignore_index=True).head(n) if heads else self.staged
 
 
 @dataclass
@@ -141,28 +147,29 @@ def staged_columns(spec: SourceSpec) -> list[str]:
 
 def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: bytes | None = None,
                   known_actors: Collection[str] | None = None,
-                  milestone_goals: Collection[str] | None = None) -> SourceResult:
-    messages: list[str] = []
-    pending: list[tuple[FileLoad, pd.DataFrame]] = []  # read, not parsed yet
-    delivered: list[FileLoad] = []
-    batches: list[_Batch] = []
+                  milestone_goals: Collection[str] | None = None, workers: int | None = None) -> SourceResult:
+    """`workers`: processes that read and parse batches side by side (default `WORKERS`); the
+    result is the same for any number of them."""
+    messages: list[tuple[int, str]] = []  # (file index, message): reported in file order
+    groups: list[list[tuple[int, FileLoad, Path]]] = []  # batches of files to read and parse
+    pending: list[tuple[int, FileLoad, Path]] = []
+    pending_bytes = 0
     loads: list[FileLoad] = []
     seen: dict[tuple[str, date], str] = {}
     files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
     if not files:
-        messages.append(f"{spec.name}: no files delivered in {folder}")
-    schema = schema_for(spec, known_actors, milestone_goals)
-    for path in files:
+        messages.append((-1, f"{spec.name}: no files delivered in {folder}"))
+    for index, path in enumerate(files):
         load = FileLoad(spec.name, path.name)
         loads.append(load)
         if not is_data_file(path):
             load.status, load.reason = "ignored", "not a .csv or .xlsx export"
-            messages.append(f"{spec.name}/{path.name}: ignored (not a .csv or .xlsx export)")
+            messages.append((index, f"{spec.name}/{path.name}: ignored (not a .csv or .xlsx export)"))
             continue
         try:
             load.export_date = export_date_from_name(path.name)
         except FileRejected as e:
-            _reject(load, str(e), messages)
+            messages.append((index, _reject(load, str(e))))
             continue
         if load.export_date > as_of:
             load.status, load.reason = "after_as_of", f"export date after the as-of date {as_of.isoformat()}"
@@ -172,44 +179,133 @@ def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: by
         if (load.sha256, load.export_date) in seen:
             load.status = "duplicate"
             load.reason = f"same content and export date as {seen[(load.sha256, load.export_date)]}"
-            messages.append(f"{spec.name}/{path.name}: {load.reason}; counted once")
+            messages.append((index, f"{spec.name}/{path.name}: {load.reason}; counted once"))
             continue
         seen[(load.sha256, load.export_date)] = path.name
-        try:
-            table = read_table(path, expected_columns=spec.column_names)
-        except FileRejected as e:
-            _reject(load, str(e), messages)
-            continue
-        load.encoding, load.separator = table.encoding, table.separator
-        missing = [c for c in spec.required_columns if c not in table.frame.columns]
-        if missing:
-            _reject(load, "missing required column" + ("s " if len(missing) > 1 else " ")
-                    + ", ".join(repr(c) for c in missing), messages)
-            continue
-        extra = [c for c in table.frame.columns if c not in spec.column_names]
-        if extra:
-            load.extra_columns = redact_cpr_like(", ".join(extra))
-            messages.append(f"{spec.name}/{path.name}: extra columns ignored: {load.extra_columns}")
-        raw = _prepared_raw(spec, table)
-        load.rows_read = len(raw)
-        pending.append((load, raw))
-        delivered.append(load)
-        if sum(len(r) for _, r in pending) >= BATCH_ROWS:
-            batches.append(_batch(spec, _parse_files(spec, pending, schema, pseudonym_key)))
-            pending = []
+        pending.append((index, load, path))
+        pending_bytes += len(content)
+        if pending_bytes >= BATCH_BYTES:
+            groups.append(pending)
+            pending, pending_bytes = [], 0
     if pending:
-        batches.append(_batch(spec, _parse_files(spec, pending, schema, pseudonym_key)))
+        groups.append(pending)
+    if groups and spec.sensitive and not pseudonym_key:  # None or empty: never a silent default
+        from nsk_pipeline.core.settings import SettingsError
+
+        raise SettingsError("NSK_PSEUDONYM_KEY is not set: the counsellors' log cannot be pseudonymised")
+    batches: list[_Batch] = []
+    task = partial(_read_group, spec, pseudonym_key, known_actors, milestone_goals)
+    for read, notes, batch in _map_in_workers(task, groups, WORKERS if workers is None else workers):
+        for index, load in read:
+            loads[index] = load
+        messages += notes
+        if batch is not None:
+            batches.append(batch)
     parts, quarantine = _resolve_versions(spec, batches, folder)
     staged_per_file = pd.Series(dtype="int64")
     for part in parts:
         counts = part["source_file"].to_pandas().astype(object).value_counts()
         staged_per_file = staged_per_file.add(counts, fill_value=0)
     quarantined_per_file = quarantine["file_name"].value_counts() if len(quarantine) else pd.Series(dtype=int)
-    for load in delivered:
-        load.rows_staged = int(staged_per_file.get(load.file_name, 0))
-        load.rows_quarantined = int(quarantined_per_file.get(load.file_name, 0))
+    for load in loads:
+        if load.status == "loaded" and load.sha256:
+            load.rows_staged = int(staged_per_file.get(load.file_name, 0))
+            load.rows_quarantined = int(quarantined_per_file.get(load.file_name, 0))
     file_loads = pd.DataFrame([asdict(x) for x in loads], columns=FILE_LOAD_COLUMNS)
-    return SourceResult(spec.name, parts, quarantine, file_loads, messages)
+    ordered = [text for _, text in sorted(messages, key=lambda m: m[0])]
+    return SourceResult(spec.name, parts, quarantine, file_loads, ordered)
+
+
+def _map_in_workers(task, groups: list, workers: int) -> Iterator:
+    """`task` over `groups`, results in order. With `workers` > 1, this process and `workers` - 1
+    others take the next batch from a shared counter: parsing is Python and pandas, a core each,
+    and this process starts at once while the others still import pandas. A forkserver, not fork:
+    the caller may be a Dagster run with threads of its own."""
+    if workers <= 1 or len(groups) <= 1:
+        yield from map(task, groups)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("forkserver")
+    counter = context.Value("q", 0)
+    done: dict[int, object] = {}
+    following = 0  # the next result to hand on
+    with ProcessPoolExecutor(max_workers=workers - 1, mp_context=context, initializer=_start_worker,
+                             initargs=(counter,)) as pool:
+        # Each task claims its batch when it starts, so none waits queued behind a busy process;
+        # three per process keep it busy while this one parses (a task may find nothing left).
+        queued = [pool.submit(_next_in_worker, task, groups) for _ in range(3 * (workers - 1))]
+        while (i := _claim(counter, len(groups))) is not None:
+            done[i] = task(groups[i])
+            for future in [f for f in queued if f.done()]:
+                queued.remove(future)
+                if (claimed := future.result()) is not None:
+                    done[claimed[0]] = claimed[1]
+                    queued.append(pool.submit(_next_in_worker, task, groups))
+            while following in done:
+                yield done.pop(following)
+                following += 1
+        for future in queued:
+            if (claimed := future.result()) is not None:
+                done[claimed[0]] = claimed[1]
+    while following in done:
+        yield done.pop(following)
+        following += 1
+
+
+_counter = None  # in a worker process: the shared count of batches claimed
+
+
+def _start_worker(counter) -> None:
+    global _counter
+    _counter = counter
+
+
+def _claim(counter, n: int) -> int | None:
+    with counter.get_lock():
+        if counter.value >= n:
+            return None
+        counter.value += 1
+        return counter.value - 1
+
+
+def _next_in_worker(task, groups: list):
+    i = _claim(_counter, len(groups))
+    return None if i is None else (i, task(groups[i]))
+
+
+def _read_group(spec: SourceSpec, key: bytes | None, known_actors: Collection[str] | None,
+                milestone_goals: Collection[str] | None, group: list[tuple[int, FileLoad, Path]]
+                ) -> tuple[list[tuple[int, FileLoad]], list[tuple[int, str]], _Batch | None]:
+    """Read a batch of files and parse them together: each file's load record (as read), the
+    messages on them, and the batch (None when no file could be read)."""
+    pending: list[tuple[FileLoad, pd.DataFrame]] = []
+    messages: list[tuple[int, str]] = []
+    for index, load, path in group:
+        try:
+            table = read_table(path, expected_columns=spec.column_names)
+        except FileRejected as e:
+            messages.append((index, _reject(load, str(e))))
+            continue
+        load.encoding, load.separator = table.encoding, table.separator
+        missing = [c for c in spec.required_columns if c not in table.frame.columns]
+        if missing:
+            messages.append((index, _reject(load, "missing required column" + ("s " if len(missing) > 1 else " ")
+                                            + ", ".join(repr(c) for c in missing))))
+            continue
+        extra = [c for c in table.frame.columns if c not in spec.column_names]
+        if extra:
+            load.extra_columns = redact_cpr_like(", ".join(extra))
+            messages.append((index, f"{spec.name}/{path.name}: extra columns ignored: {load.extra_columns}"))
+        raw = _prepared_raw(spec, table)
+        load.rows_read = len(raw)
+        pending.append((load, raw))
+    batch = None
+    if pending:
+        schema = schema_for(spec, known_actors, milestone_goals)
+        batch = _batch(spec, _parse_files(spec, pending, schema, key))
+    return [(index, load) for index, load, _ in group], messages, batch
 
 
 def _prepared_raw(spec: SourceSpec, table) -> pd.DataFrame:
@@ -253,9 +349,9 @@ def _parse_files(spec: SourceSpec, delivered: list[tuple[FileLoad, pd.DataFrame]
     return _Parsed(typed, raw, reasons)
 
 
-def _reject(load: FileLoad, reason: str, messages: list[str]) -> None:
+def _reject(load: FileLoad, reason: str) -> str:
     load.status, load.reason = "rejected", reason
-    messages.append(f"{load.source}/{load.file_name}: rejected: {reason}")
+    return f"{load.source}/{load.file_name}: rejected: {reason}"
 
 
 def _parse(spec: SourceSpec, raw: pd.DataFrame, export_dates: pd.Series, key: bytes | None
@@ -292,10 +388,6 @@ def _parse(spec: SourceSpec, raw: pd.DataFrame, export_dates: pd.Series, key: by
     if spec.sensitive:
         from nsk_pipeline.sources.cpr import derive
 
-        if not key:  # None or empty: never a silent default
-            from nsk_pipeline.core.settings import SettingsError
-
-            raise SettingsError("NSK_PSEUDONYM_KEY is not set: the counsellors' log cannot be pseudonymised")
         derived = derive(raw["cpr"], typed["oprettet"], key)
         derived.index = raw.index
         for c in ("borger_pseudonym", "koen", "aldersgruppe"):

@@ -177,14 +177,26 @@ def failures_by_row(schema: pa.DataFrameSchema, df: pd.DataFrame) -> dict[object
     out: dict[object, list[tuple[str | None, str]]] = {}
     for name, column in schema.columns.items():
         s = df[name]
-        distinct = s.drop_duplicates()
         one = pa.DataFrameSchema({name: column}, strict=False, coerce=False)
-        if len(distinct) == len(s):
-            _merge(out, _failures(one, s.to_frame()))
-            continue
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            # Text read back from the warehouse: its categories are the distinct values (as
+            # the strings the model states), a missing value one more.
+            codes = s.cat.codes.to_numpy().astype(np.int64)
+            values = list(s.cat.categories)
+            if (codes < 0).any():
+                codes[codes < 0] = len(values)
+                values.append(None)
+            distinct = pd.Series(values, dtype=object, name=name)
+        else:
+            distinct = s.drop_duplicates()
+            if len(distinct) == len(s):
+                _merge(out, _failures(one, s.to_frame()))
+                continue
+            codes = None
         failing = _failures(one, distinct.reset_index(drop=True).to_frame())
         if failing:  # rare: only then find the rows holding each failing value
-            codes, _ = pd.factorize(s, use_na_sentinel=False)  # numbered like `distinct`: first appearances
+            if codes is None:  # numbered like `distinct`: first appearances
+                codes, _ = pd.factorize(s, use_na_sentinel=False)
             order = np.argsort(codes, kind="stable")
             bounds = np.searchsorted(codes[order], np.arange(len(distinct) + 1))
             _merge(out, {row: problems for code, problems in failing.items()
