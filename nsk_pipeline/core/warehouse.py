@@ -8,6 +8,7 @@ of a million rows costs minutes on both.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -175,6 +176,20 @@ class Warehouse:
     def read_table(self, schema: str, name: str) -> pd.DataFrame:
         return self.read_sql(f"SELECT * FROM {schema}.{name}")
 
+    def release_memory(self) -> None:
+        """DuckDB: hand back the pages its buffer pool keeps of what a step read or wrote (up to
+        the memory limit), by lowering the limit for a moment; the next step reads them again
+        if it needs them. PostgreSQL: nothing to do here."""
+        if self.dialect != "duckdb":
+            return
+        with self.engine.connect() as conn:
+            try:
+                conn.exec_driver_sql("SET memory_limit = '16MB'")
+            except sa.exc.DBAPIError:
+                pass  # pages still in use (DuckDB then keeps them): nothing lost but the memory
+            finally:
+                conn.exec_driver_sql(f"SET memory_limit = '{duckdb_memory_limit()}'")
+
     def dispose(self) -> None:
         self.engine.dispose()
 
@@ -215,16 +230,18 @@ def _dates_as_datetime64(df: pd.DataFrame) -> pd.DataFrame:
 DUCKDB_MEMORY_LIMIT = "512MB"
 
 
+def duckdb_memory_limit() -> str:
+    return os.environ.get("NSK_DUCKDB_MEMORY_LIMIT", "").strip() or DUCKDB_MEMORY_LIMIT
+
+
 def _create_engine(url: str) -> Engine:
     if url.startswith("duckdb:///"):
-        import os
         from pathlib import Path
 
         path = url.removeprefix("duckdb:///")
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        limit = os.environ.get("NSK_DUCKDB_MEMORY_LIMIT", "").strip() or DUCKDB_MEMORY_LIMIT
-        return sa.create_engine(url, connect_args={"config": {"memory_limit": limit}})
+        return sa.create_engine(url, connect_args={"config": {"memory_limit": duckdb_memory_limit()}})
     return sa.create_engine(url)
 
 

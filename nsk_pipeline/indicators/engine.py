@@ -330,21 +330,20 @@ def _normalised_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def _school_and_class(get) -> tuple[np.ndarray, np.ndarray]:
     """Integer keys of the session's school and class; a session without klasse is its own class.
 
-    A class is the key "school|klasse", or "session:udbyder|forloeb_id" without klasse; the
-    strings are built once per distinct (school, klasse) and only for the sessions without one.
-    """
-    school, schools = _normalised_codes(get("skole"))
+    A class is the pair (school, klasse), or, without klasse, the pair (udbyder, forloeb_id): as
+    integer codes, so no string is built per session (a national roll-up has millions)."""
+    school, _ = _normalised_codes(get("skole"))
     klasse, klasser = _normalised_codes(get("klasse"))
     in_class = klasse >= 0
     width = len(klasser) + 1
     pair_codes, pairs = pd.factorize(school[in_class].astype(np.int64) * width + klasse[in_class])
-    pair_keys = pd.Series(np.append(schools, None)[pairs // width]) + "|" + pd.Series(klasser[pairs % width])
     provider = _per_distinct(get("udbyder"), lambda values: [str(v).casefold() for v in values], "none")
-    own = "session:" + provider[~in_class] + "|" + get("forloeb_id")[~in_class].astype(str).to_numpy()
-    keys, _ = pd.factorize(np.concatenate([pair_keys.to_numpy(dtype=object), own]))
+    provider_codes = pd.factorize(provider[~in_class])[0].astype(np.int64)
+    session_codes = _int_codes(get("forloeb_id")[~in_class]).astype(np.int64) + 1  # 0: no id
+    own_codes, _ = pd.factorize(provider_codes * (int(session_codes.max(initial=0)) + 1) + session_codes)
     classes = np.empty(len(klasse), np.int32)
-    classes[in_class] = keys[:len(pairs)][pair_codes]
-    classes[~in_class] = keys[len(pairs):]
+    classes[in_class] = pair_codes
+    classes[~in_class] = len(pairs) + own_codes
     return school, classes
 
 

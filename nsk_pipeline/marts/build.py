@@ -53,6 +53,7 @@ def read_current(wh: Warehouse) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
         current[name] = df
     loads = wh.read_table("meta", "file_loads") if wh.has_table("meta", "file_loads") else pd.DataFrame(
         columns=[c.name for c in tables.FILE_LOADS])
+    wh.release_memory()  # the indicator engine needs the room more than DuckDB's cache of what was read
     return current, loads
 
 

@@ -70,6 +70,7 @@ def write_source(nsk: NskResource, result: SourceResult, run_id: str, years: tup
         wh.replace_rows(conn, q_table, quarantine, where={"source": result.source}, condition=in_quarantine)
         f_table = wh.ensure_table(conn, "meta", "file_loads", tables.FILE_LOADS)
         wh.replace_rows(conn, f_table, loads, where={"source": result.source})
+    wh.release_memory()  # the next source's ingest needs the room more than DuckDB's cache of this one
 
 
 PERSONAL = ("borger_pseudonym", "koen", "aldersgruppe")

@@ -258,8 +258,11 @@ _counter = None  # in a worker process: the shared count of batches claimed
 
 
 def _start_worker(counter) -> None:
+    from nsk_pipeline.core.memory import return_freed_memory
+
     global _counter
     _counter = counter
+    return_freed_memory()  # as the run's own process: each batch's memory goes back when parsed
 
 
 def _claim(counter, n: int) -> int | None:
