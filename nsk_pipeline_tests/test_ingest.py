@@ -1057,19 +1057,25 @@ def test_decide_equals_the_groupby_rule(versions):
     k = df["k"].to_numpy()
     split = _decide((k // 2, k % 2), df["d"].to_numpy(), df["s"].to_numpy(np.uint64))
     assert split[0].tolist() == conflicted.tolist() and split[1].tolist() == current.tolist()
+    # ... and where the first part alone tells keys apart (the usual case: it is sorted on alone).
+    split = _decide((k, np.zeros_like(k)), df["d"].to_numpy(), df["s"].to_numpy(np.uint64))
+    assert split[0].tolist() == conflicted.tolist() and split[1].tolist() == current.tolist()
 
 
 def test_head_current_joins_batches_whose_dictionaries_differ_in_width():
     """A batch with few distinct ids gets int8 dictionary indices, a larger one int16: the
-    staging preview must still read the first current rows across them."""
+    staging preview must still read the first current rows across them, in order."""
     import pyarrow as pa
 
-    def part(ids: list[str]) -> pa.Table:
-        frame = pd.DataFrame({"id": pd.Categorical(ids), "er_gaeldende": [True] * len(ids)})
+    def part(ids: list[str], current: list[bool]) -> pa.Table:
+        frame = pd.DataFrame({"id": pd.Categorical(ids), "er_gaeldende": current})
         return pa.Table.from_pandas(frame, preserve_index=False)
 
-    small, large = part(["a", "b"]), part([f"x{i}" for i in range(300)])
+    small = part(["a", "b", "c"], [False, True, False])
+    large = part([f"x{i}" for i in range(300)], [i % 2 == 1 for i in range(300)])
     assert small.schema.field("id").type != large.schema.field("id").type
     result = SourceResult("test", [small, large], pd.DataFrame(), pd.DataFrame())
     head = result.head_current(4)
-    assert head["id"].astype(str).tolist() == ["a", "b", "x0", "x1"]
+    assert head["id"].astype(str).tolist() == ["b", "x1", "x3", "x5"]
+    assert head["er_gaeldende"].all()
+    assert result.head_current(1)["id"].astype(str).tolist() == ["b"]

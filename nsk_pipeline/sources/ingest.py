@@ -113,9 +113,18 @@ class SourceResult:
 
     def head_current(self, n: int) -> pd.DataFrame:
         """The first `n` current rows, without building the whole staged frame."""
-        # Through pandas: batches' dictionary columns can differ in index width (int8 … int32).
-        heads = [p.filter(p["er_gaeldende"]).slice(0, n).to_pandas() for p in self.parts]
-        return pd.concat(heads, ignore_index=True).head(n) if heads else self.staged
+        heads, found = [], 0
+        for part in self.parts:
+            if found >= n:
+                break
+            rows = pc.indices_nonzero(part["er_gaeldende"])[:n - found]
+            # Decoded: a dictionary column would bring its whole dictionary (a batch's ids) into
+            # pandas for a few rows; and batches' dictionaries differ in index width.
+            head = part.take(rows)
+            heads.append(pa.table({name: (pc.cast(col, col.type.value_type) if pa.types.is_dictionary(col.type)
+                                          else col) for name, col in zip(head.column_names, head.columns)}))
+            found += len(rows)
+        return pd.concat([h.to_pandas() for h in heads], ignore_index=True) if heads else self.staged
 
 
 @dataclass
@@ -549,7 +558,7 @@ def _decide(keys: np.ndarray | tuple[np.ndarray, ...], dates: np.ndarray, sigs: 
     """Per version: is it in a same-date conflict, and is it the version that counts. `keys`: the
     record key, as one array or as parts (a 128-bit hash in two arrays).
 
-    One stable sort by (key, export date, signature): a conflict is a (key, date) group with two
+    One stable sort by (key, export date): a conflict is a (key, date) group with two
     signatures; the version that counts is the first (in file order) of its key's latest
     unconflicted date. Arrays, not a groupby: this runs over every version of millions of records.
     """
@@ -566,12 +575,19 @@ def _decide(keys: np.ndarray | tuple[np.ndarray, ...], dates: np.ndarray, sigs: 
             same &= p[1:] == p[:-1]
         return same
 
-    order = np.lexsort((sigs, dates, *reversed(parts)))
+    # Sorted by key and date only; file order stays within a (key, date) group (the sort is
+    # stable). The first part of a key hash alone orders keys unless two keys share it (about
+    # never): only then are the other parts sorted on too.
+    order = np.lexsort((dates, parts[0]))
+    same_first = parts[0][order][1:] == parts[0][order][:-1]
+    if len(parts) > 1 and any((p[order][1:] != p[order][:-1])[same_first].any() for p in parts[1:]):
+        order = np.lexsort((dates, *reversed(parts)))
+        same_first = same_key_as_previous(order)
     d, g = dates[order], sigs[order]
-    same_group = same_key_as_previous(order) & (d[1:] == d[:-1])
+    same_group = same_first & (d[1:] == d[:-1])
     group = np.concatenate([[0], np.cumsum(~same_group)])
-    in_conflict = np.zeros(group[-1] + 1, bool)
-    in_conflict[group[1:][same_group & (g[1:] != g[:-1])]] = True
+    starts = np.flatnonzero(np.concatenate([[True], ~same_group]))
+    in_conflict = np.minimum.reduceat(g, starts) != np.maximum.reduceat(g, starts)  # two signatures
     conflicted[order] = in_conflict[group]
     # Among unconflicted versions in (key, date) order, a key's latest date is its last group;
     # the group's first row is the earliest in file order (the sort is stable).
