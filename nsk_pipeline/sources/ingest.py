@@ -431,32 +431,47 @@ def _record_key(spec: SourceSpec, typed: pd.DataFrame) -> pd.Series:
     return key
 
 
-def _signature(spec: SourceSpec, typed: pd.DataFrame) -> pd.Series:
-    """Typed, normalised content of a row, to tell identical versions from conflicting ones.
-    Hashes values, not codes, so it is the same for equal rows in different batches."""
+def _signature(spec: SourceSpec, rows: pd.DataFrame) -> np.ndarray:
+    """Typed, normalised content of each row (its compact form), to tell identical versions from
+    conflicting ones. Hashes values, not codes, so it is the same for equal rows in different
+    batches; a categorical's categories are hashed once, not per row."""
     cols = [c for c in staged_columns(spec) if c not in META_COLUMNS]
-    frame = pd.DataFrame(index=typed.index)
+    frame = pd.DataFrame(index=rows.index)
     names = {c.name for c in spec.columns if c.kind == "name_key"}
     for c in cols:
-        s = typed[c]
+        s = rows[c]
         if c in names:
-            s = parsing.normalise_key(s.astype(object))
-        if s.dtype == object:
-            s = s.fillna("\x00")  # a missing value is not the text "None"
+            codes, table = parsing.normalised_key_codes(s)
+            name_codes, distinct = pd.factorize(table)  # two spellings can give one name
+            s = pd.Categorical.from_codes(name_codes[codes], pd.Index(distinct, dtype=object))
         frame[c] = s
-    return pd.util.hash_pandas_object(frame, index=False, categorize=True)
+    return pd.util.hash_pandas_object(frame, index=False, categorize=True).to_numpy(np.uint64)
 
 
 _HASH_KEYS = ("nsk-record-key-1", "nsk-record-key-2")  # two independent 64-bit hashes of a record key
 
 
-def _key_hash(keys: pd.Series) -> np.ndarray:
-    """Each record key as 128 bits: two keys share it with a chance of about n²/2¹²⁹ (nil for any
-    n this pipeline sees), and versions are matched on it without keeping the key strings."""
-    values = keys.astype(object).to_numpy()
-    if len(values) == 0:
-        return np.zeros((0, 2), dtype=np.uint64)
-    return np.column_stack([pd.util.hash_array(values, hash_key=k, categorize=False) for k in _HASH_KEYS])
+def _key_hashes(spec: SourceSpec, rows: pd.DataFrame) -> np.ndarray:
+    """Each row's record key as 128 bits (two uint64 columns): two keys share it with a chance of
+    about n²/2¹²⁹ (nil for any n this pipeline sees), and versions are matched on it without
+    building a key string per row. A part is hashed once per distinct value, as its key text
+    (normalised; a year as digits); parts are combined in order. Only for rows whose key parts
+    are all present."""
+    out = np.zeros((len(rows), 2), dtype=np.uint64)
+    if len(rows) == 0:
+        return out
+    for k in spec.key:
+        s = rows[k]
+        if spec.column(k).kind == "year":
+            codes, uniques = pd.factorize(s.astype("string").astype(object))
+            table = np.append(np.asarray(uniques, dtype=object), None)
+        else:
+            codes, table = parsing.normalised_key_codes(s)
+        for j, hash_key in enumerate(_HASH_KEYS):
+            hashed = pd.util.hash_array(table, hash_key=hash_key, categorize=False)
+            # FNV-style: the parts' order matters ("a", "b" is not "b", "a")
+            out[:, j] = out[:, j] * np.uint64(0x100000001B3) ^ hashed[codes]
+    return out
 
 
 def _compact(frame: pd.DataFrame) -> pd.DataFrame:
@@ -476,11 +491,10 @@ def _batch(spec: SourceSpec, p: _Parsed) -> _Batch:
     bad["_reasons"] = [list(p.reasons[i]) for i in bad.index]
     bad["_raw"] = [p.raw.loc[i].to_dict() for i in bad.index]  # not a view: it would keep the batch alive
     bad["_key"] = _record_key(spec, bad) if len(bad) else pd.Series(dtype="string")
-    valid = p.typed[~is_bad]
-    keys = _record_key(spec, valid) if len(valid) else pd.Series(dtype="string")
-    sigs = _signature(spec, valid).to_numpy("uint64") if len(valid) else np.zeros(0, dtype="uint64")
-    keys = _key_hash(keys)
-    valid = _compact(valid[[c for c in cols if c != "er_gaeldende"]].reset_index(drop=True))
+    # Compact first: keys and signatures then hash each distinct value once.
+    valid = _compact(p.typed.loc[~is_bad, [c for c in cols if c != "er_gaeldende"]].reset_index(drop=True))
+    keys = _key_hashes(spec, valid)
+    sigs = _signature(spec, valid) if len(valid) else np.zeros(0, dtype=np.uint64)
     return _Batch(pa.Table.from_pandas(valid, preserve_index=False), keys, sigs, bad)
 
 
@@ -544,7 +558,7 @@ def _resolve_versions(spec: SourceSpec, batches: list[_Batch], folder: Path | No
     if bad is not None:
         known = bad["_key"].notna().to_numpy()
         hashes = np.zeros((len(bad), 2), np.uint64)
-        hashes[known] = _key_hash(bad["_key"][known])
+        hashes[known] = _key_hashes(spec, bad[known])
         notes = [still_counts((int(h1), int(h2))) if ok else None for (h1, h2), ok in zip(hashes, known)]
         bad["_reasons"] = [reasons + ([note] if note else []) for reasons, note in zip(bad["_reasons"], notes)]
     rows = [r for r in (bad, moved_rows) if r is not None and len(r)]

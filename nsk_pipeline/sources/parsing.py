@@ -353,14 +353,20 @@ def parse_year(s: pd.Series, required: bool = True) -> tuple[pd.Series, pd.Serie
 def normalise_key(s: pd.Series) -> pd.Series:
     """Names used as keys of a count (school, class): casefold, runs of whitespace
     collapsed, trimmed. Blank/None → None."""
-
     s = _as_series(s)
-    codes, texts = _distinct(s)
+    codes, table = normalised_key_codes(s)
+    return _spread(table, codes, s.index)
+
+
+def normalised_key_codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`normalise_key` as ``(codes, table)``: row i's name is ``table[codes[i]]`` (the last
+    entry, None, for a blank). Entries need not be distinct (two spellings, one name)."""
+    codes, texts = _distinct(_as_series(s))
     table = np.empty(len(texts) + 1, dtype=object)
     # str.split() splits on exactly the characters \s matches, so this is _WS_RE.sub(" ", t).strip()
     table[:-1] = [" ".join(unicodedata.normalize("NFC", t).casefold().split()) or None for t in texts]
     table[-1] = None
-    return _spread(table, codes, s.index)
+    return codes, table
 
 
 def parse_text(s: pd.Series, required: bool = True) -> tuple[pd.Series, pd.Series]:
