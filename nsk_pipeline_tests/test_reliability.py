@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
 from nsk_pipeline.core.warehouse import Warehouse
 from nsk_pipeline_tests.conftest import DEMO_RAW, REPO

@@ -36,9 +36,9 @@ class Settings:
     goals_path: Path | None = None
     pseudonym_key: bytes | None = field(default=None, repr=False)
     reports_dir: Path = DEFAULT_REPORTS_DIR
-    # Processes that read and parse a large source's batches side by side (this one included):
-    # one per core, at most four; each holds one batch (~100 000 rows) of raw text at a time.
-    ingest_workers: int = field(default_factory=lambda: min(os.cpu_count() or 1, 4))
+    # Processes that parse a large source's batches, and validate a large staged table, side by
+    # side (this one included): one per core, at most four; each holds one batch at a time.
+    workers: int = field(default_factory=lambda: min(os.cpu_count() or 1, 4))
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -76,12 +76,12 @@ class Settings:
 
 
 def _workers(env: dict[str, str]) -> dict[str, int]:
-    text = env.get("NSK_INGEST_WORKERS", "").strip()
+    text = env.get("NSK_WORKERS", "").strip()
     if not text:
         return {}
     if not text.isdigit() or int(text) < 1:
-        raise SettingsError(f"NSK_INGEST_WORKERS must be a whole number of processes, 1 or more, got {text!r}")
-    return {"ingest_workers": int(text)}
+        raise SettingsError(f"NSK_WORKERS must be a whole number of processes, 1 or more, got {text!r}")
+    return {"workers": int(text)}
 
 
 def _read_key(env: dict[str, str]) -> bytes | None:

@@ -166,6 +166,22 @@ class Warehouse:
             if empty:
                 yield pd.DataFrame(columns=columns)
 
+    def read_arrow(self, sql: str, batch_rows: int) -> Iterator[pa.Table]:
+        """A query's rows as Arrow tables of `batch_rows` (at least one, maybe empty): cheap to
+        send to another process, which turns them into frames with `arrow_frame`."""
+        if self.dialect == "duckdb":
+            with self.engine.connect() as conn:
+                reader = conn.connection.driver_connection.sql(sql).to_arrow_reader(batch_rows)
+                empty = True
+                for batch in reader:
+                    empty = False
+                    yield pa.Table.from_batches([batch])
+                if empty:
+                    yield reader.schema.empty_table()
+            return
+        for frame in self.read_frames(sql, batch_rows=batch_rows):
+            yield pa.Table.from_pandas(frame, preserve_index=False)
+
     def read_frame(self, sql: str, categorical: bool = False) -> pd.DataFrame:
         return next(iter(self.read_frames(sql, categorical=categorical)))
 
@@ -192,6 +208,11 @@ class Warehouse:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def arrow_frame(table: pa.Table, categorical: bool = False) -> pd.DataFrame:
+    """An Arrow table as a DataFrame: dates as datetime64; with `categorical`, text as categoricals."""
+    return _arrow_frame(table, categorical)
 
 
 def _arrow_frame(table: pa.Table, categorical: bool) -> pd.DataFrame:

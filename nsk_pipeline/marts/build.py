@@ -24,7 +24,7 @@ from nsk_pipeline.indicators.engine import (
     source_facts,
 )
 from nsk_pipeline.indicators.registry import INDICATORS
-from nsk_pipeline.sources.checks import typed_staging
+from nsk_pipeline.sources.staged import typed_staging
 from nsk_pipeline.sources.specs import SOURCES
 
 INDICATOR_SOURCES = [s for s in SOURCES if s != "milepaele"]

@@ -118,7 +118,7 @@ def build_staging_asset(spec: SourceSpec) -> dg.AssetsDefinition:
             registry = load_registry(nsk.goals_path)
             milestone_goals = [g.id for g in registry.goals if g.kind == "milestone"]
         result = ingest_source(spec, nsk.raw_path / spec.name, nsk.as_of_date, key, known_actors, milestone_goals,
-                               workers=nsk.ingest_workers)
+                               workers=nsk.workers)
         for message in result.messages:
             context.log.info(message)
         years = run_years(context.run.tags)

@@ -1,20 +1,22 @@
 """Asset checks on the staged sources: reconciliation, the pandera rules, rejected files."""
 
 
+from functools import partial
+
 import dagster as dg
-import numpy as np
 import pandas as pd
 
 from nsk_pipeline.core.checks import selected_results
+from nsk_pipeline.core.parallel import map_stream_in_workers
 from nsk_pipeline.core.partitions import run_years
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.sources.assets import staging_key
-from nsk_pipeline.sources.ingest import staged_columns
-from nsk_pipeline.sources.schemas import MODELS, failures_by_row
+from nsk_pipeline.sources.schemas import MODELS
+from nsk_pipeline.sources.staged import batch_failures
 from nsk_pipeline.sources.specs import SOURCES, SourceSpec
 
-
-CHECK_BATCH_ROWS = 500_000
+CHECK_BATCH_ROWS = 200_000
+WORKER_BATCHES = 5  # a table of more batches than this is validated in several processes
 
 
 def reconcile(file_loads: pd.DataFrame, staged_rows: int | None, quarantined_rows: int | None) -> list[str]:
@@ -33,32 +35,6 @@ def reconcile(file_loads: pd.DataFrame, staged_rows: int | None, quarantined_row
     return problems
 
 
-def typed_staging(spec: SourceSpec, df: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
-    """Staged rows as read back from the warehouse, in the dtypes the pandera model states
-    (`columns`: only those). Text read as categoricals stays categorical (codes with their
-    categories sorted, as the indicator engine orders them)."""
-    df = df.reindex(columns=columns or staged_columns(spec)).copy()
-    kinds = {c.name: c.kind for c in spec.columns} | {"borger_pseudonym": "text", "koen": "code",
-                                                        "aldersgruppe": "code"}
-    for name in df.columns:
-        kind = kinds.get(name)
-        if kind is None:
-            continue
-        if kind == "date":
-            df[name] = pd.to_datetime(df[name]).astype("datetime64[ns]")
-        elif kind in ("count", "year"):
-            df[name] = pd.to_numeric(df[name]).astype("Int64")
-        elif isinstance(df[name].dtype, pd.CategoricalDtype):
-            if kind == "code":  # in sorted order, as the engine makes categories of object codes
-                df[name] = df[name].cat.reorder_categories(sorted(df[name].cat.categories))
-            continue
-        else:
-            df[name] = pd.Series(np.asarray(df[name], dtype=object), index=df.index).where(df[name].notna(), None)
-    if "export_date" in df:
-        df["export_date"] = pd.to_datetime(df["export_date"]).astype("datetime64[ns]")
-    return df
-
-
 def rows_reconcile(nsk: NskResource, spec: SourceSpec, full: bool = True) -> dg.AssetCheckResult:
     wh = nsk.warehouse
     loads = wh.read_sql("SELECT * FROM meta.file_loads WHERE source = :s", s=spec.name)
@@ -75,27 +51,22 @@ def rows_reconcile(nsk: NskResource, spec: SourceSpec, full: bool = True) -> dg.
 
 
 def pandera_rules(nsk: NskResource, spec: SourceSpec) -> dg.AssetCheckResult:
-    schema = MODELS[spec.name].to_schema()
+    # In batches: the check reads back everything staged, which can be millions of rows. A large
+    # table's batches are validated here and in worker processes side by side (only this process
+    # reads the warehouse); a worker takes seconds to start, which a few batches don't repay.
+    rows = int(nsk.warehouse.read_sql(f"SELECT count(*) AS n FROM staging.{spec.name}")["n"].iloc[0])
+    workers = nsk.workers if rows > WORKER_BATCHES * CHECK_BATCH_ROWS else 1
+    batches = nsk.warehouse.read_arrow(f"SELECT * FROM staging.{spec.name}", CHECK_BATCH_ROWS)
+    verdicts = map_stream_in_workers(partial(batch_failures, spec.name), batches, workers)
     by_rule: dict[str, int] = {}
     sample: list[str] = []
-    checked = failing = 0
-    # In batches: the check reads back everything staged, which can be millions of rows.
-    # Text as categoricals: pandera then validates each distinct value once, and millions of
-    # repeated strings are never built.
-    for batch in nsk.warehouse.read_frames(f"SELECT * FROM staging.{spec.name}", batch_rows=CHECK_BATCH_ROWS,
-                                           categorical=True):
-        staged = typed_staging(spec, batch)
-        failures = failures_by_row(schema, staged)
-        checked += len(staged)
-        failing += len(failures)
-        for problems in failures.values():
-            for _, reason in problems:
-                by_rule[reason] = by_rule.get(reason, 0) + 1
-        sample += [f"{staged.at[i, 'source_file']} row {staged.at[i, 'source_row']}"
-                   for i in list(failures)[:5 - len(sample)]]
-    return dg.AssetCheckResult(passed=not failing, metadata={
-        "rows_checked": checked, "rows_failing": failing, "failures_by_rule": by_rule,
-        "sample_rows": ", ".join(sample) or "none"})
+    for verdict in verdicts:
+        for rule, n in verdict.by_rule.items():
+            by_rule[rule] = by_rule.get(rule, 0) + n
+        sample += verdict.sample[:5 - len(sample)]
+    return dg.AssetCheckResult(passed=not any(v.failing for v in verdicts), metadata={
+        "rows_checked": sum(v.checked for v in verdicts), "rows_failing": sum(v.failing for v in verdicts),
+        "failures_by_rule": by_rule, "sample_rows": ", ".join(sample) or "none"})
 
 
 def files_accepted(nsk: NskResource, spec: SourceSpec) -> dg.AssetCheckResult:

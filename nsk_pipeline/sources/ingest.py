@@ -12,8 +12,8 @@ import logging
 import re
 from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from nsk_pipeline.core.parallel import map_in_workers
 from nsk_pipeline.core.tables import NO_VERSION_COUNTS, STILL_COUNTS, VERSION_NOTES
 from nsk_pipeline.sources import parsing
 from nsk_pipeline.sources.readers import FileRejected, export_date_from_name, is_data_file, read_table
@@ -47,7 +48,7 @@ def redact_cpr_like(text: str) -> str:
 # of rows in memory.
 BATCH_BYTES = 10_000_000
 # Processes that parse batches side by side when a source has more than one (the assets pass
-# NSK_INGEST_WORKERS); each holds one batch's raw text at a time.
+# NSK_WORKERS); each holds one batch's raw text at a time.
 WORKERS = 1
 META_COLUMNS = ["export_date", "source_file", "source_row", "er_gaeldende"]
 QUARANTINE_COLUMNS = ["source", "file_name", "export_date", "row_number", "record_key", "reasons", "row_data",
@@ -204,7 +205,7 @@ def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: by
         raise SettingsError("NSK_PSEUDONYM_KEY is not set: the counsellors' log cannot be pseudonymised")
     batches: list[_Batch] = []
     task = partial(_read_group, spec, pseudonym_key, known_actors, milestone_goals)
-    for read, notes, batch in _map_in_workers(task, groups, WORKERS if workers is None else workers):
+    for read, notes, batch in map_in_workers(task, groups, WORKERS if workers is None else workers):
         for index, load in read:
             loads[index] = load
         messages += notes
@@ -223,68 +224,6 @@ def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: by
     file_loads = pd.DataFrame([asdict(x) for x in loads], columns=FILE_LOAD_COLUMNS)
     ordered = [text for _, text in sorted(messages, key=lambda m: m[0])]
     return SourceResult(spec.name, parts, quarantine, file_loads, ordered)
-
-
-def _map_in_workers(task, groups: list, workers: int) -> Iterator:
-    """`task` over `groups`, results in order. With `workers` > 1, this process and `workers` - 1
-    others take the next batch from a shared counter: parsing is Python and pandas, a core each,
-    and this process starts at once while the others still import pandas. A forkserver, not fork:
-    the caller may be a Dagster run with threads of its own."""
-    if workers <= 1 or len(groups) <= 1:
-        yield from map(task, groups)
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    context = multiprocessing.get_context("forkserver")
-    counter = context.Value("q", 0)
-    done: dict[int, object] = {}
-    following = 0  # the next result to hand on
-    with ProcessPoolExecutor(max_workers=workers - 1, mp_context=context, initializer=_start_worker,
-                             initargs=(counter,)) as pool:
-        # Each task claims its batch when it starts, so none waits queued behind a busy process;
-        # three per process keep it busy while this one parses (a task may find nothing left).
-        queued = [pool.submit(_next_in_worker, task, groups) for _ in range(3 * (workers - 1))]
-        while (i := _claim(counter, len(groups))) is not None:
-            done[i] = task(groups[i])
-            for future in [f for f in queued if f.done()]:
-                queued.remove(future)
-                if (claimed := future.result()) is not None:
-                    done[claimed[0]] = claimed[1]
-                    queued.append(pool.submit(_next_in_worker, task, groups))
-            while following in done:
-                yield done.pop(following)
-                following += 1
-        for future in queued:
-            if (claimed := future.result()) is not None:
-                done[claimed[0]] = claimed[1]
-    while following in done:
-        yield done.pop(following)
-        following += 1
-
-
-_counter = None  # in a worker process: the shared count of batches claimed
-
-
-def _start_worker(counter) -> None:
-    from nsk_pipeline.core.memory import return_freed_memory
-
-    global _counter
-    _counter = counter
-    return_freed_memory()  # as the run's own process: each batch's memory goes back when parsed
-
-
-def _claim(counter, n: int) -> int | None:
-    with counter.get_lock():
-        if counter.value >= n:
-            return None
-        counter.value += 1
-        return counter.value - 1
-
-
-def _next_in_worker(task, groups: list):
-    i = _claim(_counter, len(groups))
-    return None if i is None else (i, task(groups[i]))
 
 
 def _read_group(spec: SourceSpec, key: bytes | None, known_actors: Collection[str] | None,
