@@ -7,8 +7,9 @@
 For each size: generate the raw exports (not timed; the demo uses the repository's data/raw),
 run `nsk materialize --log-level WARNING` in a subprocess with its own DuckDB warehouse, reports
 dir and DAGSTER_HOME (so the run is recorded and the per-asset step times can be read from the
-instance), then `benchmarks/baseline.py` the same way. Wall time and peak RSS are the child's
-(`os.wait4` rusage). Both results are compared (indicator_yearly and the numeric goals).
+instance), then `benchmarks/baseline.py` the same way. Wall time is the child's; peak memory the
+larger of its own peak RSS (`os.wait4` rusage) and the peak sum of RSS over it and its worker
+processes (sampled every 0.2 s). Both results are compared (indicator_yearly and the numeric goals).
 Prints a table and a final line `ratios: demo X.Xx, 1M X.Xx, ...` (pipeline / baseline wall
 time) and writes benchmarks/RESULTS.md (a "## Profile" section already there is kept).
 """
@@ -320,7 +321,8 @@ def write_results(results: list[SizeResult], info: dict[str, str]) -> None:
              "Written by `python benchmarks/run.py` (one run, one machine). The pipeline is `nsk materialize "
              "--log-level WARNING` in a subprocess (in-process Dagster executor, a fresh DuckDB warehouse, "
              "DAGSTER_HOME set so the run is recorded); the baseline is `benchmarks/baseline.py` (DuckDB SQL "
-             "over the same raw files). Wall time and peak RSS are the child process's. The demo is run "
+             "over the same raw files). Wall time is the child process's; peak RSS the largest of its own and "
+             "the sum over it and its worker processes (`NSK_WORKERS`, sampled every 0.2 s). The demo is run "
              "as of " + DEMO_AS_OF + " on `data/raw` (the median of the repeats, after a warm-up run); "
              "the synthetic sizes (`benchmarks/scale.py`, ten years) as of " + SCALE_AS_OF + ", once each.", "",
              "## Machine", ""]
