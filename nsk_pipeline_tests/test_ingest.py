@@ -1079,3 +1079,35 @@ def test_head_current_joins_batches_whose_dictionaries_differ_in_width():
     assert head["id"].astype(str).tolist() == ["b", "x1", "x3", "x5"]
     assert head["er_gaeldende"].all()
     assert result.head_current(1)["id"].astype(str).tolist() == ["b"]
+
+
+def test_a_batch_read_in_a_worker_process_comes_back_as_read_here(exports):
+    """What a worker sends back — file-load records (as read, rejected or not), messages and the
+    parsed batch with its key hashes, signatures and quarantined rows — equals reading here."""
+    import copy
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from nsk_pipeline.sources.ingest import FileLoad, _read_group
+    from nsk_pipeline.sources.readers import export_date_from_name
+
+    ex = exports("vejlederlog")
+    ex.csv("vejlederlog_2025-03-31.csv", [ex.row(registrering_id="V1", type="henvendelse"),
+                                          ex.row(registrering_id="V2", status="?"),
+                                          ex.row(registrering_id="V3", cpr=make_cpr(dt.date(1990, 5, 1)))])
+    ex.csv("vejlederlog_2025-06-30.csv", [ex.row(registrering_id="V1", type="henvendelse")],
+           header=[h for h in DEFAULTS["vejlederlog"] if h != "cpr"])
+    ex.csv("vejlederlog_2025-09-30.csv", [ex.row(registrering_id="V4", type="henvendelse", note="x")],
+           header=[*DEFAULTS["vejlederlog"], "note"])
+    group = [(i, FileLoad("vejlederlog", p.name, export_date=export_date_from_name(p.name)), p)
+             for i, p in enumerate(sorted(ex.folder.iterdir()))]
+    here = _read_group(SOURCES["vejlederlog"], KEY, None, None, copy.deepcopy(group))
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver")) as pool:
+        there = pool.submit(_read_group, SOURCES["vejlederlog"], KEY, None, None, copy.deepcopy(group)).result()
+    assert there[0] == here[0] and there[1] == here[1]
+    assert [load.status for _, load in there[0]] == ["loaded", "rejected", "loaded"]
+    assert len(there[1]) == 2  # the rejection and the extra column
+    assert there[2].valid.equals(here[2].valid) and there[2].valid.num_rows == 3
+    assert np.array_equal(there[2].keys, here[2].keys) and np.array_equal(there[2].sigs, here[2].sigs)
+    pd.testing.assert_frame_equal(there[2].bad, here[2].bad)
+    assert len(there[2].bad) == 1

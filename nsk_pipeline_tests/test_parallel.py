@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import time
+from functools import partial
 
 import pytest
 
-from nsk_pipeline.core.parallel import map_in_workers, map_stream_in_workers
+from nsk_pipeline.core.parallel import MIN_INPUTS, map_in_workers, map_stream_in_workers
 
 
 def _slow_square(x: int) -> tuple[int, int]:
@@ -35,13 +36,21 @@ def test_one_worker_means_here_only(mapper):
     assert [v for v, _ in out] == [0, 1, 4] and {pid for _, pid in out} == {os.getpid()}
 
 
-def _fail_on_three(x: int) -> int:
-    if x == 3:
-        raise ValueError("input 3 is bad")
-    time.sleep(0.05)
+def _fail_in_a_worker(main_pid: int, x: int) -> int:
+    if os.getpid() != main_pid:
+        raise ValueError(f"input {x} failed in a worker")
+    time.sleep(0.15)
     return x
 
 
-def test_an_error_in_a_worker_reaches_the_caller():
-    with pytest.raises(ValueError, match="input 3 is bad"):
-        list(map_in_workers(_fail_on_three, list(range(12)), workers=2))
+@pytest.mark.parametrize("mapper", [lambda f, xs: list(map_in_workers(f, list(xs), 2)),
+                                    lambda f, xs: map_stream_in_workers(f, iter(xs), 2)])
+def test_an_error_in_a_worker_reaches_the_caller(mapper):
+    with pytest.raises(ValueError, match="failed in a worker"):
+        mapper(partial(_fail_in_a_worker, os.getpid()), range(40))
+
+
+def test_a_few_inputs_are_done_here_without_starting_a_worker():
+    """A worker takes seconds to start: fewer inputs than MIN_INPUTS never wait for one."""
+    out = list(map_in_workers(_slow_square, list(range(MIN_INPUTS - 1)), workers=2))
+    assert {pid for _, pid in out} == {os.getpid()}

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
+MIN_INPUTS = 4
 _counter = None  # in a worker process: the shared count of inputs claimed
 
 
@@ -33,14 +34,16 @@ def _start_worker(counter) -> None:
 def map_in_workers(task: Callable[[Any], Any], groups: list, workers: int) -> Iterator:
     """`task` over `groups` (cheap to send: file names, say), results in order. With `workers`
     > 1 this process and `workers` - 1 others take the next input from a shared counter, so no
-    input waits queued behind a busy process."""
-    if workers <= 1 or len(groups) <= 1:
+    input waits queued behind a busy process. Fewer than `MIN_INPUTS` are done here: a worker
+    takes seconds to start, which this process would spend waiting for it at the end."""
+    if workers <= 1 or len(groups) < MIN_INPUTS:
         yield from map(task, groups)
         return
     counter = multiprocessing.get_context("forkserver").Value("q", 0)
     done: dict[int, object] = {}
     following = 0  # the next result to hand on
-    with _pool(workers, counter) as pool:
+    pool = _pool(workers, counter)
+    try:
         # Each task claims its input when it starts; three per process keep it busy while this
         # one works (a task may find nothing left).
         queued = [pool.submit(_next_in_worker, task, groups) for _ in range(3 * (workers - 1))]
@@ -57,6 +60,10 @@ def map_in_workers(task: Callable[[Any], Any], groups: list, workers: int) -> It
         for future in queued:
             if (claimed := future.result()) is not None:
                 done[claimed[0]] = claimed[1]
+    finally:
+        with counter.get_lock():
+            counter.value = len(groups)  # after an error (or an early stop): nothing more is started
+        pool.shutdown(wait=True, cancel_futures=True)
     while following in done:
         yield done.pop(following)
         following += 1

@@ -202,9 +202,11 @@ class Warehouse:
             try:
                 conn.exec_driver_sql("SET memory_limit = '16MB'")
             except sa.exc.DBAPIError:
-                pass  # pages still in use (DuckDB then keeps them): nothing lost but the memory
-            finally:
-                conn.exec_driver_sql(f"SET memory_limit = '{duckdb_memory_limit()}'")
+                # Pages still in use (DuckDB keeps them; nothing is lost but the memory). The
+                # failed statement aborted the connection's transaction: roll back to restore.
+                conn.rollback()
+            conn.exec_driver_sql(f"SET memory_limit = '{duckdb_memory_limit()}'")
+            conn.commit()
 
     def dispose(self) -> None:
         self.engine.dispose()

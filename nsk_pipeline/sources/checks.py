@@ -1,6 +1,7 @@
 """Asset checks on the staged sources: reconciliation, the pandera rules, rejected files."""
 
 
+from contextlib import closing
 from functools import partial
 
 import dagster as dg
@@ -57,7 +58,8 @@ def pandera_rules(nsk: NskResource, spec: SourceSpec) -> dg.AssetCheckResult:
     rows = int(nsk.warehouse.read_sql(f"SELECT count(*) AS n FROM staging.{spec.name}")["n"].iloc[0])
     workers = nsk.workers if rows > WORKER_BATCHES * CHECK_BATCH_ROWS else 1
     batches = nsk.warehouse.read_arrow(f"SELECT * FROM staging.{spec.name}", CHECK_BATCH_ROWS)
-    verdicts = map_stream_in_workers(partial(batch_failures, spec.name), batches, workers)
+    with closing(batches):  # on an error, the warehouse connection is given back at once
+        verdicts = map_stream_in_workers(partial(batch_failures, spec.name), batches, workers)
     by_rule: dict[str, int] = {}
     sample: list[str] = []
     for verdict in verdicts:
