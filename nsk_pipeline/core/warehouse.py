@@ -135,21 +135,14 @@ class Warehouse:
         millions of rows costs more than the query. Dates come back as datetime64; with
         `categorical`, text columns as categoricals (one Python string per distinct value)."""
         if self.dialect == "duckdb":
-            with self.engine.connect() as conn:
-                relation = conn.connection.driver_connection.sql(sql)
-                reader = relation.to_arrow_reader(batch_rows or 500_000)
-                if batch_rows is None:
-                    # Batch by batch into pandas, then joined: the whole result as Arrow and
-                    # as pandas at once would hold every value twice.
-                    frames = [_arrow_frame(pa.Table.from_batches([b]), categorical) for b in reader]
-                    yield _concat(frames) if frames else _arrow_frame(reader.schema.empty_table(), categorical)
-                    return
-                empty = True
-                for batch in reader:
-                    empty = False
-                    yield _arrow_frame(pa.Table.from_batches([batch]), categorical)
-                if empty:
-                    yield _arrow_frame(reader.schema.empty_table(), categorical)
+            tables = self.read_arrow(sql, batch_rows or 500_000)
+            if batch_rows is None:
+                # Batch by batch into pandas, then joined: the whole result as Arrow and
+                # as pandas at once would hold every value twice.
+                yield _concat([arrow_frame(t, categorical) for t in tables])
+                return
+            for table in tables:
+                yield arrow_frame(table, categorical)
             return
         with self.engine.connect().execution_options(stream_results=True) as conn:
             result = conn.execute(sa.text(sql))
@@ -214,10 +207,6 @@ class Warehouse:
 
 def arrow_frame(table: pa.Table, categorical: bool = False) -> pd.DataFrame:
     """An Arrow table as a DataFrame: dates as datetime64; with `categorical`, text as categoricals."""
-    return _arrow_frame(table, categorical)
-
-
-def _arrow_frame(table: pa.Table, categorical: bool) -> pd.DataFrame:
     if categorical:
         table = pa.table({name: (pc.dictionary_encode(col) if pa.types.is_string(col.type)
                                  or pa.types.is_large_string(col.type) else col)
