@@ -24,13 +24,13 @@ def test_map_in_workers_keeps_order_and_shares_the_work():
 
 
 def test_map_stream_in_workers_keeps_order_and_shares_the_work():
-    out = map_stream_in_workers(_slow_square, (x for x in range(24)), workers=2)
+    out = map_stream_in_workers(_slow_square, (x for x in range(24)), workers=2, expected=24)
     assert [v for v, _ in out] == [x * x for x in range(24)]
     assert len({pid for _, pid in out}) == 2 and os.getpid() in {pid for _, pid in out}
 
 
 @pytest.mark.parametrize("mapper", [lambda f, xs: list(map_in_workers(f, list(xs), 1)),
-                                    lambda f, xs: map_stream_in_workers(f, iter(xs), 1)])
+                                    lambda f, xs: map_stream_in_workers(f, iter(xs), 1, len(xs))])
 def test_one_worker_means_here_only(mapper):
     out = mapper(_slow_square, range(3))
     assert [v for v, _ in out] == [0, 1, 4] and {pid for _, pid in out} == {os.getpid()}
@@ -44,13 +44,15 @@ def _fail_in_a_worker(main_pid: int, x: int) -> int:
 
 
 @pytest.mark.parametrize("mapper", [lambda f, xs: list(map_in_workers(f, list(xs), 2)),
-                                    lambda f, xs: map_stream_in_workers(f, iter(xs), 2)])
+                                    lambda f, xs: map_stream_in_workers(f, iter(xs), 2, len(xs))])
 def test_an_error_in_a_worker_reaches_the_caller(mapper):
     with pytest.raises(ValueError, match="failed in a worker"):
         mapper(partial(_fail_in_a_worker, os.getpid()), range(40))
 
 
-def test_a_few_inputs_are_done_here_without_starting_a_worker():
+@pytest.mark.parametrize("mapper", [lambda f, xs: list(map_in_workers(f, list(xs), 2)),
+                                    lambda f, xs: map_stream_in_workers(f, iter(xs), 2, len(xs))])
+def test_a_few_inputs_are_done_here_without_starting_a_worker(mapper):
     """A worker takes seconds to start: fewer inputs than MIN_INPUTS never wait for one."""
-    out = list(map_in_workers(_slow_square, list(range(MIN_INPUTS - 1)), workers=2))
+    out = mapper(_slow_square, range(MIN_INPUTS - 1))
     assert {pid for _, pid in out} == {os.getpid()}

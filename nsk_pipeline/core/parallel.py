@@ -69,11 +69,12 @@ def map_in_workers(task: Callable[[Any], Any], groups: list, workers: int) -> It
         following += 1
 
 
-def map_stream_in_workers(task: Callable[[Any], Any], items: Iterable, workers: int) -> list:
+def map_stream_in_workers(task: Callable[[Any], Any], items: Iterable, workers: int, expected: int) -> list:
     """`task` over `items` as they are produced here (batches read from the warehouse, which
     only this process may open), results in order. An item goes to a worker process while the
-    workers have fewer than two waiting each; otherwise this process does it."""
-    if workers <= 1:
+    workers have fewer than two waiting each; otherwise this process does it. `expected` is how
+    many items are coming: fewer than `MIN_INPUTS` are done here, as in `map_in_workers`."""
+    if workers <= 1 or expected < MIN_INPUTS:
         return [task(item) for item in items]
     results: dict[int, object] = {}
     sent: list[tuple[int, Future]] = []

@@ -17,7 +17,6 @@ from nsk_pipeline.sources.staged import batch_failures
 from nsk_pipeline.sources.specs import SOURCES, SourceSpec
 
 CHECK_BATCH_ROWS = 200_000
-WORKER_BATCHES = 5  # a table of more batches than this is validated in several processes
 
 
 def reconcile(file_loads: pd.DataFrame, staged_rows: int | None, quarantined_rows: int | None) -> list[str]:
@@ -56,10 +55,10 @@ def pandera_rules(nsk: NskResource, spec: SourceSpec) -> dg.AssetCheckResult:
     # table's batches are validated here and in worker processes side by side (only this process
     # reads the warehouse); a worker takes seconds to start, which a few batches don't repay.
     rows = int(nsk.warehouse.read_sql(f"SELECT count(*) AS n FROM staging.{spec.name}")["n"].iloc[0])
-    workers = nsk.workers if rows > WORKER_BATCHES * CHECK_BATCH_ROWS else 1
     batches = nsk.warehouse.read_arrow(f"SELECT * FROM staging.{spec.name}", CHECK_BATCH_ROWS)
     with closing(batches):  # on an error, the warehouse connection is given back at once
-        verdicts = map_stream_in_workers(partial(batch_failures, spec.name), batches, workers)
+        verdicts = map_stream_in_workers(partial(batch_failures, spec.name), batches, nsk.workers,
+                                         expected=-(-rows // CHECK_BATCH_ROWS))
     by_rule: dict[str, int] = {}
     sample: list[str] = []
     for verdict in verdicts:
