@@ -288,6 +288,16 @@ def source_columns(source: str) -> list[str]:
     return [c for c in staged_columns(spec) if c in wanted]
 
 
+def key_columns(source: str) -> list[str]:
+    """The columns `countable_rows` only compares for equality (ids, as integer codes): the marts
+    may read them as any integer codes (NaN for none) instead of their text, which at scale is
+    a Python string per row (a pseudonym per case, an id per school session)."""
+    reads = _reads(source)
+    keys = {column for column, kind in reads.items() if kind == "id"}
+    keys |= {"forloeb_id"} if "school" in reads.values() else set()
+    return [c for c in source_columns(source) if c in keys]
+
+
 def _day(d: date) -> int:
     return (d - date(1970, 1, 1)).days
 

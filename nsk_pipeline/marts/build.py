@@ -19,6 +19,7 @@ from nsk_pipeline.indicators.engine import (
     indicator_breakdown,
     indicator_quarterly,
     indicator_yearly,
+    key_columns,
     report_years,
     source_columns,
     source_facts,
@@ -39,22 +40,40 @@ class Marts:
 
 
 def read_current(wh: Warehouse) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
-    """The current version of every staged record, and the file loads."""
+    """The current version of every staged record, and the file loads. Ids the indicators only
+    compare (`key_columns`) come as integer codes, NaN for none."""
     current = {}
     for name, spec in SOURCES.items():
-        # Only what the indicators read, text as categoricals: a source can hold millions of rows.
+        # Only what the indicators read, text as categoricals and ids as codes numbered by the
+        # database: a source can hold millions of rows, and ids millions of distinct values.
         columns = source_columns(name) if name in INDICATOR_SOURCES else None
+        keys = key_columns(name) if name in INDICATOR_SOURCES else []
         if wh.has_table("staging", name):
-            select = ", ".join(f'"{c}"' for c in columns) if columns else "*"
-            df = typed_staging(spec, wh.read_frame(f"SELECT {select} FROM staging.{name} WHERE er_gaeldende",
-                                                   categorical=True), columns)
+            frame = wh.read_frame(_current_sql(name, columns, keys), categorical=True)
+            codes = {c: frame.pop(c).astype(float) for c in keys}
         else:
-            df = typed_staging(spec, pd.DataFrame(), columns)
-        current[name] = df
+            frame, codes = pd.DataFrame(), {c: pd.Series(dtype=float) for c in keys}
+        df = typed_staging(spec, frame, [c for c in columns if c not in keys] if columns else None)
+        current[name] = df.assign(**codes)[columns] if columns else df
     loads = wh.read_table("meta", "file_loads") if wh.has_table("meta", "file_loads") else pd.DataFrame(
         columns=[c.name for c in tables.FILE_LOADS])
     wh.release_memory()  # the indicator engine needs the room more than DuckDB's cache of what was read
     return current, loads
+
+
+def _current_sql(source: str, columns: list[str] | None, keys: list[str]) -> str:
+    """The current rows' `columns` (all without), each of `keys` as the number of its value among
+    the distinct values: joined to a numbering of those, which the database holds only while the
+    query runs (a window over all rows would hold every row)."""
+    table, where = f"staging.{source}", "er_gaeldende"
+    if not columns:
+        return f"SELECT * FROM {table} WHERE {where}"
+    numbered = [f'k{i} AS (SELECT v, row_number() OVER () AS code FROM (SELECT DISTINCT "{c}" AS v '
+                f'FROM {table} WHERE {where} AND "{c}" IS NOT NULL) AS d)' for i, c in enumerate(keys)]
+    select = ", ".join(f'k{keys.index(c)}.code AS "{c}"' if c in keys else f's."{c}"' for c in columns)
+    joins = "".join(f' LEFT JOIN k{i} ON s."{c}" = k{i}.v' for i, c in enumerate(keys))
+    return (f"WITH {', '.join(numbered)} " if numbered else "") + \
+        f"SELECT {select} FROM {table} AS s{joins} WHERE s.{where}"
 
 
 def build_marts(current: dict[str, pd.DataFrame], file_loads: pd.DataFrame, registry: Registry,
