@@ -445,13 +445,15 @@ def _resolve_versions(spec: SourceSpec, batches: list[_Batch], folder: Path | No
     signature); the wide rows stay in their batches."""
     if not batches:
         return [], pd.DataFrame(columns=QUARANTINE_COLUMNS)
-    keys = np.concatenate([b.keys for b in batches])
-    k1, k2 = np.ascontiguousarray(keys[:, 0]), np.ascontiguousarray(keys[:, 1])
-    del keys
+    # Each batch's hashes move into the arrays decided on (and go from the batch): at 10 M
+    # versions a second copy of them is a quarter of a GB at the step's peak.
+    k1, k2 = (np.concatenate([b.keys[:, i] for b in batches]) for i in (0, 1))
+    sigs = np.concatenate([b.sigs for b in batches])
+    for b in batches:
+        b.keys = b.sigs = None
     sizes = [b.valid.num_rows for b in batches]
     dates = np.concatenate([b.valid["export_date"].to_numpy().astype("datetime64[ns]").view("int64")
                             for b in batches])
-    sigs = np.concatenate([b.sigs for b in batches])
     conflicted, current = _decide((k1, k2), dates, sigs)
     del dates, sigs
     position = np.concatenate([np.arange(n, dtype=np.int32) for n in sizes])
@@ -506,6 +508,10 @@ def _resolve_versions(spec: SourceSpec, batches: list[_Batch], folder: Path | No
     return [p for p in parts if p.num_rows] or parts[:1], quarantine
 
 
+def _same_as_previous(values: np.ndarray) -> np.ndarray:
+    return values[1:] == values[:-1]
+
+
 def _decide(keys: np.ndarray | tuple[np.ndarray, ...], dates: np.ndarray, sigs: np.ndarray
             ) -> tuple[np.ndarray, np.ndarray]:
     """Per version: is it in a same-date conflict, and is it the version that counts. `keys`: the
@@ -524,28 +530,28 @@ def _decide(keys: np.ndarray | tuple[np.ndarray, ...], dates: np.ndarray, sigs: 
     def same_key_as_previous(rows: np.ndarray) -> np.ndarray:
         same = np.ones(len(rows) - 1, bool)
         for part in parts:
-            p = part[rows]
-            same &= p[1:] == p[:-1]
+            same &= _same_as_previous(part[rows])
         return same
 
     # Sorted by key and date only; file order stays within a (key, date) group (the sort is
     # stable). The first part of a key hash alone orders keys unless two keys share it (about
     # never): only then are the other parts sorted on too.
     order = np.lexsort((dates, parts[0]))
-    same_first = parts[0][order][1:] == parts[0][order][:-1]
-    if len(parts) > 1 and any((p[order][1:] != p[order][:-1])[same_first].any() for p in parts[1:]):
+    same_first = _same_as_previous(parts[0][order])
+    if len(parts) > 1 and any((~_same_as_previous(p[order]))[same_first].any() for p in parts[1:]):
         order = np.lexsort((dates, *reversed(parts)))
         same_first = same_key_as_previous(order)
     d, g = dates[order], sigs[order]
     same_group = same_first & (d[1:] == d[:-1])
-    group = np.concatenate([[0], np.cumsum(~same_group)])
     starts = np.flatnonzero(np.concatenate([[True], ~same_group]))
     in_conflict = np.minimum.reduceat(g, starts) != np.maximum.reduceat(g, starts)  # two signatures
-    conflicted[order] = in_conflict[group]
+    del d, g
+    in_conflict = np.repeat(in_conflict, np.diff(np.append(starts, n)))  # per row, in sorted order
+    conflicted[order] = in_conflict
     # Among unconflicted versions in (key, date) order, a key's latest date is its last group;
     # the group's first row is the earliest in file order (the sort is stable).
-    rest = order[~in_conflict[group]]
-    del order, d, g, same_group, group
+    rest = order[~in_conflict]
+    del order, same_group, in_conflict
     if len(rest) == 0:
         return conflicted, current
     same_key = same_key_as_previous(rest)
