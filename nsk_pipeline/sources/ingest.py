@@ -542,7 +542,7 @@ def _decide(keys: np.ndarray | tuple[np.ndarray, ...], dates: np.ndarray, sigs: 
         order = np.lexsort((dates, *reversed(parts)))
         same_first = same_key_as_previous(order)
     d, g = dates[order], sigs[order]
-    same_group = same_first & (d[1:] == d[:-1])
+    same_group = same_first & _same_as_previous(d)
     starts = np.flatnonzero(np.concatenate([[True], ~same_group]))
     in_conflict = np.minimum.reduceat(g, starts) != np.maximum.reduceat(g, starts)  # two signatures
     del d, g
