@@ -24,21 +24,40 @@ def _pg_available() -> bool:
         return False
 
 
+# NSK_* variables that configure the test run itself, not the pipeline under test.
+TEST_RUN_SETTINGS = ("NSK_REQUIRE_POSTGRES", "NSK_TEST_PG_SERVER", "NSK_SHARED_DIR", "NSK_RELIABILITY_LOG",
+                     "NSK_UI_SCREENSHOT_DIR", "NSK_REPORT_SCREENSHOT_DIR")
+
+
+def isolated_environ(folder: Path) -> dict[str, str]:
+    """The environment a test runs in: none of the developer's NSK_* settings, and its own
+    DAGSTER_HOME, warehouse and reports folder under `folder`, with a fixed as-of date."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NSK_") or k in TEST_RUN_SETTINGS}
+    home = folder / "dagster_home"
+    home.mkdir(exist_ok=True)
+    env.update(DAGSTER_HOME=str(home), NSK_WAREHOUSE_URL=f"duckdb:///{folder / 'warehouse.duckdb'}",
+               NSK_PSEUDONYM_KEY=TEST_KEY, NSK_AS_OF="2026-03-01", NSK_REPORTS_DIR=str(folder / "reports"))
+    return env
+
+
+def pytest_configure(config):
+    """Collection imports the code location, which builds its Definitions from NSK_* settings: the
+    developer's settings must not count there either (a bad key file would stop the collection)."""
+    for name in [n for n in os.environ if n.startswith("NSK_") and n not in TEST_RUN_SETTINGS]:
+        del os.environ[name]
+    os.environ["NSK_PSEUDONYM_KEY"] = TEST_KEY
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path, monkeypatch):
     """No test reads the developer's NSK_* settings or writes into data/marts/."""
+    env = isolated_environ(tmp_path)
     for name in list(os.environ):
-        if name.startswith("NSK_") and name not in ("NSK_REQUIRE_POSTGRES", "NSK_TEST_PG_SERVER", "NSK_SHARED_DIR",
-                                                    "NSK_RELIABILITY_LOG", "NSK_UI_SCREENSHOT_DIR",
-                                                    "NSK_REPORT_SCREENSHOT_DIR"):
+        if name not in env:
             monkeypatch.delenv(name)
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    monkeypatch.setenv("NSK_WAREHOUSE_URL", f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
-    monkeypatch.setenv("NSK_PSEUDONYM_KEY", TEST_KEY)
-    monkeypatch.setenv("NSK_AS_OF", "2026-03-01")
-    monkeypatch.setenv("NSK_REPORTS_DIR", str(tmp_path / "reports"))
+    for name, value in env.items():
+        if os.environ.get(name) != value:
+            monkeypatch.setenv(name, value)
     yield
 
 
@@ -47,25 +66,44 @@ def duckdb_url(tmp_path) -> str:
     return f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
 
 
-@pytest.fixture
-def postgres_url():
-    """A fresh database on the local PostgreSQL server, dropped afterwards."""
+def require_postgres() -> None:
     if not _pg_available():
         if os.environ.get("NSK_REQUIRE_POSTGRES") or os.environ.get("CI"):
             pytest.fail(f"PostgreSQL is required here but {PG_SERVER} cannot be reached")
         pytest.skip("no PostgreSQL server at 127.0.0.1:5432")
+
+
+def create_database(template: str | None = None) -> str:
+    """A new database on the test server (a copy of `template` if given); returns its name."""
     name = f"nsk_test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
+    admin.dispose()
+    return name
+
+
+def drop_database(name: str) -> None:
+    admin = sa.create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+def database_url(name: str) -> str:
+    return f"{PG_SERVER}/{name}"
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh database on the local PostgreSQL server, dropped afterwards."""
+    require_postgres()
+    name = create_database()
     try:
-        yield f"{PG_SERVER}/{name}"
+        yield database_url(name)
     finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(
-                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+        drop_database(name)
 
 
 @pytest.fixture(params=["duckdb", "postgres"])

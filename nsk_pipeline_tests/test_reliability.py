@@ -18,14 +18,16 @@ import pandas as pd
 import pytest
 
 from nsk_pipeline.core.warehouse import Warehouse
-from nsk_pipeline_tests.conftest import DEMO_RAW, REPO
+from nsk_pipeline_tests.conftest import (DEMO_RAW, REPO, create_database, database_url, drop_database,
+                                         isolated_environ, require_postgres)
 
 pytestmark = pytest.mark.slow
 MARTS = ["goal_attainment", "indicator_yearly", "indicator_quarterly", "indicator_breakdown", "indicators", "goals"]
 
 
-def nsk(env_extra: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, **env_extra}
+def nsk(env_extra: dict[str, str], *args: str, timeout: float = 300,
+        base: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**(os.environ if base is None else base), **env_extra}
     return subprocess.run([sys.executable, "-m", "nsk_pipeline.cli", *args], env=env, capture_output=True,
                           text=True, timeout=timeout, cwd=REPO)
 
@@ -105,16 +107,59 @@ def test_bad_files_are_rejected_with_a_reason_and_the_rest_loads(tmp_path, duckd
 
 # --- atomic publication -----------------------------------------------------------------------
 
+PREVIOUS_AS_OF = "2025-03-01"
+
+
+def publish_previous(folder: Path, url: str) -> None:
+    """One full run as of PREVIOUS_AS_OF: the marts a faulty run must leave as they were."""
+    done = nsk(run_env(url, PREVIOUS_AS_OF), "materialize", "--log-level", "WARNING", base=isolated_environ(folder))
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.fixture(scope="module")
+def previous_duckdb(tmp_path_factory) -> Path:
+    """A DuckDB warehouse with the previous marts, made once; each test works on its own copy."""
+    folder = tmp_path_factory.mktemp("previous_duckdb")
+    path = folder / "previous.duckdb"
+    publish_previous(folder, f"duckdb:///{path}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def previous_postgres(tmp_path_factory):
+    """A PostgreSQL database with the previous marts, made once: the template of each test's database."""
+    require_postgres()
+    name = create_database()
+    try:
+        publish_previous(tmp_path_factory.mktemp("previous_postgres"), database_url(name))
+        yield name
+    finally:
+        drop_database(name)
+
+
+@pytest.fixture
+def warehouse_with_previous_marts(request, tmp_path):
+    """`backend` → the URL of this test's own warehouse, holding the previous marts."""
+    def make(backend: str) -> str:
+        if backend == "duckdb":
+            path = tmp_path / "warehouse.duckdb"
+            shutil.copy(request.getfixturevalue("previous_duckdb"), path)
+            return f"duckdb:///{path}"
+        name = create_database(template=request.getfixturevalue("previous_postgres"))
+        request.addfinalizer(lambda: drop_database(name))
+        return database_url(name)
+    return make
+
+
 @pytest.mark.parametrize(("backend", "point"), [
     ("duckdb", "publish:indicator_yearly:kill"), ("duckdb", "publish:goal_attainment:kill"),
     ("duckdb", "publish:indicator_breakdown:error"),
     ("postgres", "publish:indicator_quarterly:kill"), ("postgres", "publish:goals:error")])
-def test_a_failed_publication_leaves_the_previous_marts(backend, point, request, tmp_path, reliability):
-    warehouse_url = (f"duckdb:///{tmp_path / 'warehouse.duckdb'}" if backend == "duckdb"
-                     else request.getfixturevalue("postgres_url"))
-    first = nsk(run_env(warehouse_url, "2025-03-01"), "materialize", "--log-level", "WARNING")
-    assert first.returncode == 0, first.stderr[-2000:]
+def test_a_failed_publication_leaves_the_previous_marts(backend, point, warehouse_with_previous_marts,
+                                                       reliability):
+    warehouse_url = warehouse_with_previous_marts(backend)
     before = snapshot(warehouse_url)
+    assert set(before["goal_attainment"]["as_of"]) == {PREVIOUS_AS_OF}
     broken = nsk(run_env(warehouse_url, "2026-03-01", NSK_FAULT=point), "materialize", "--log-level", "WARNING")
     if point.endswith(":kill"):
         assert broken.returncode == -signal.SIGKILL
@@ -123,22 +168,22 @@ def test_a_failed_publication_leaves_the_previous_marts(backend, point, request,
     after = snapshot(warehouse_url)
     survived = same(before, after)
     assert survived, "the marts changed although the publication did not complete"
-    assert set(after["goal_attainment"]["as_of"]) == {"2025-03-01"}
+    assert set(after["goal_attainment"]["as_of"]) == {PREVIOUS_AS_OF}
     again = nsk(run_env(warehouse_url, "2026-03-01"), "materialize", "--log-level", "WARNING")
     assert again.returncode == 0, again.stderr[-2000:]
     assert set(snapshot(warehouse_url)["goal_attainment"]["as_of"]) == {"2026-03-01"}
     reliability.record("fault", f"{point} on {warehouse_url.split(':')[0]}", survived=survived)
 
 
-def test_killed_at_any_moment_the_marts_are_old_or_new_never_mixed(tmp_path, reliability):
+def test_killed_at_any_moment_the_marts_are_old_or_new_never_mixed(tmp_path, previous_duckdb, reliability):
+    shutil.copy(previous_duckdb, tmp_path / "old.duckdb")  # read here, never the shared file
     old_url = f"duckdb:///{tmp_path / 'old.duckdb'}"
     new_url = f"duckdb:///{tmp_path / 'new.duckdb'}"
-    assert nsk(run_env(old_url, "2025-03-01"), "materialize").returncode == 0
     assert nsk(run_env(new_url, "2026-03-01"), "materialize").returncode == 0
     old, new = snapshot(old_url), snapshot(new_url)
     for delay in (1.0, 3.0, 5.0, 6.5, 8.0):
         url = f"duckdb:///{tmp_path / f'kill_{delay}.duckdb'}"
-        shutil.copy(tmp_path / "old.duckdb", tmp_path / f"kill_{delay}.duckdb")
+        shutil.copy(previous_duckdb, tmp_path / f"kill_{delay}.duckdb")
         env = {**os.environ, **run_env(url, "2026-03-01")}
         proc = subprocess.Popen([sys.executable, "-m", "nsk_pipeline.cli", "materialize"], env=env, cwd=REPO,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
