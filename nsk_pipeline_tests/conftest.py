@@ -29,10 +29,14 @@ TEST_RUN_SETTINGS = ("NSK_REQUIRE_POSTGRES", "NSK_TEST_PG_SERVER", "NSK_SHARED_D
                      "NSK_UI_SCREENSHOT_DIR", "NSK_REPORT_SCREENSHOT_DIR")
 
 
+def _developer_setting(name: str) -> bool:
+    return name.startswith("NSK_") and name not in TEST_RUN_SETTINGS
+
+
 def isolated_environ(folder: Path) -> dict[str, str]:
     """The environment a test runs in: none of the developer's NSK_* settings, and its own
     DAGSTER_HOME, warehouse and reports folder under `folder`, with a fixed as-of date."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NSK_") or k in TEST_RUN_SETTINGS}
+    env = {k: v for k, v in os.environ.items() if not _developer_setting(k)}
     home = folder / "dagster_home"
     home.mkdir(exist_ok=True)
     env.update(DAGSTER_HOME=str(home), NSK_WAREHOUSE_URL=f"duckdb:///{folder / 'warehouse.duckdb'}",
@@ -43,7 +47,7 @@ def isolated_environ(folder: Path) -> dict[str, str]:
 def pytest_configure(config):
     """Collection imports the code location, which builds its Definitions from NSK_* settings: the
     developer's settings must not count there either (a bad key file would stop the collection)."""
-    for name in [n for n in os.environ if n.startswith("NSK_") and n not in TEST_RUN_SETTINGS]:
+    for name in [n for n in os.environ if _developer_setting(n)]:
         del os.environ[name]
     os.environ["NSK_PSEUDONYM_KEY"] = TEST_KEY
 
