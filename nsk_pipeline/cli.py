@@ -36,12 +36,16 @@ def materialize(args: argparse.Namespace) -> int:
 
     return_freed_memory()
 
-    from nsk_pipeline.core.partitions import full_refresh_tags, parse_years, years_tags
     from nsk_pipeline.core.settings import Settings, SettingsError
     from nsk_pipeline.goals.registry import GoalRegistryError, load_registry
 
+    if args.years:
+        # Said plainly rather than ignored: "latest export wins" is a rule per key across every
+        # export and every year, so a partial rebuild could publish other numbers than a full one.
+        print("nsk: --years is gone: every run is a full refresh of every year from every export "
+              "(see README, 'Every refresh is a full refresh')", file=sys.stderr)
+        return 2
     try:
-        years_arg = parse_years(args.years) if args.years else None
         settings = Settings.from_env()
         settings.require_pseudonym_key()
         load_registry(settings.goals_path)  # a bad registry is a configuration error, found before any work
@@ -67,9 +71,8 @@ def materialize(args: argparse.Namespace) -> int:
     defs = build_definitions(settings)
     with _instance() as instance:
         checks = [*CHECKS, *(EXPECTATION_CHECKS if args.expectations else [])]
-        years = full_refresh_tags() if years_arg is None else years_tags(*years_arg)
         result = dg.materialize([*ASSETS, *checks], instance=instance, resources=defs.resources,
-                                raise_on_error=False, tags={"nsk/as_of": settings.as_of.isoformat(), **years},
+                                raise_on_error=False, tags={"nsk/as_of": settings.as_of.isoformat()},
                                 run_config={"loggers": {"console": {"config": {"log_level": args.log_level}}}})
         failed_checks = [e for e in result.get_asset_check_evaluations() if not e.passed]
         blocking = [e for e in failed_checks if e.severity == dg.AssetCheckSeverity.ERROR]
@@ -103,7 +106,7 @@ def _summary(settings, result, failed_checks) -> str:
 
     lines = [f"nsk: as of {settings.as_of.isoformat()}, raw data {settings.raw_dir}",
              f"nsk: warehouse {settings.warehouse_url}"]
-    latest = {}  # a run over several years records one materialisation per year: report each asset once
+    latest = {}
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
         latest[mat.asset_key.to_user_string()] = mat.metadata
@@ -165,9 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     mat.add_argument("--expectations", action="store_true",
                      help="also run the Great Expectations suites on the marts and build the Data Docs "
                           "(<NSK_REPORTS_DIR parent>/data_docs); imports GX, about 7 s more")
-    mat.add_argument("--years", metavar="YYYY[-YYYY]",
-                     help="rebuild only these years of staging and the yearly marts (a backfill); the other years "
-                          "stay as they were and the goal-attainment table is rebuilt from all years")
+    mat.add_argument("--years", help=argparse.SUPPRESS)  # removed: answered with exit 2 and why
     mat.set_defaults(func=materialize)
     val = sub.add_parser("validate", help="check a delivery before it is loaded, without touching the warehouse")
     val.add_argument("directory", help="a raw folder with one sub-folder per source (like data/raw)")

@@ -2,15 +2,13 @@
 
 **Schedule.** `quarterly_refresh_schedule` ticks at 06:00 Copenhagen time on 5 January, April,
 July and October (a few days after each quarter ends, when the sources have exported the quarter)
-and runs the job `quarterly_refresh`: every asset and every check. Its tags say which years it
-refreshes (the current and the previous year at the tick's Copenhagen date) and the as-of date it
-is meant for (`nsk/as_of`, the tick's date). The request carries no resource config: Dagster
+and runs the job `quarterly_refresh`: every asset and every check, a full refresh of every year
+from every export (the same run as `nsk materialize`). Its tags name the as-of date it is meant
+for (`nsk/as_of`, the tick's Copenhagen date). The request carries no resource config: Dagster
 replaces a resource's whole config when a run sets any of it, which would drop the raw folder and
 the warehouse URL (and a URL in run config is stored with every run). Each run starts in a fresh
 process (DefaultRunLauncher / K8sRunLauncher) whose settings are read then, so without NSK_AS_OF
-its as-of date is the day it starts: the tick's day. The pipeline is not partitioned by year yet, so the
-whole refresh runs and the tags document the two years; with yearly partitions only
-`quarterly_run_requests` changes (one request per year with `partition_key=str(year)`).
+its as-of date is the day it starts: the tick's day.
 
 **Freshness.** Two signals, both in the UI:
 
@@ -28,7 +26,6 @@ from datetime import date, datetime, timedelta
 import dagster as dg
 
 from nsk_pipeline.core.checks import selected_results
-from nsk_pipeline.core.partitions import years_tags
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.core.settings import COPENHAGEN
 from nsk_pipeline.sources.assets import staging_key
@@ -39,9 +36,6 @@ TIMEZONE = "Europe/Copenhagen"
 QUARTERLY_CRON = "0 6 5 1,4,7,10 *"
 JOB_NAME = "quarterly_refresh"
 SCHEDULE_NAME = "quarterly_refresh_schedule"
-TAG_YEARS = "nsk/refresh_years"
-TAG_YEAR_FROM = "nsk/refresh_year_from"
-TAG_YEAR_TO = "nsk/refresh_year_to"
 TAG_AS_OF = "nsk/as_of"
 TAG_TRIGGER = "nsk/trigger"
 
@@ -59,39 +53,24 @@ SOURCE_FRESHNESS_POLICY = dg.FreshnessPolicy.time_window(
 quarterly_refresh = dg.define_asset_job(
     JOB_NAME,
     selection=dg.AssetSelection.all(),  # every asset, and with them every check on them
-    description="Refresh everything: all sources, marts, reports and their checks (Great Expectations "
-                "included). Started by the quarterly schedule; the run's tags name the years it refreshes.",
+    description="Refresh everything: all sources from every export, the marts, reports and their checks (Great "
+                "Expectations included). Started by the quarterly schedule.",
     tags={TAG_TRIGGER: "quarterly"},
 )
 
 
-def refresh_years(day: date) -> list[int]:
-    """The years a refresh on `day` brings up to date: the previous and the current year."""
-    return [day.year - 1, day.year]
-
-
 def quarterly_run_requests(tick: datetime) -> list[dg.RunRequest]:
-    """The run(s) for the tick at `tick` (any timezone; read in Copenhagen time).
-
-    One run for the previous and the current year's partitions (staging, the yearly marts), which
-    also rebuilds the goal-attainment table from all years; tagged with the tick's date.
-    """
-    local = tick.astimezone(COPENHAGEN)
-    as_of = local.date()
-    years = refresh_years(as_of)
-    return [dg.RunRequest(
-        run_key=f"{JOB_NAME}:{as_of.isoformat()}",
-        # One run over the two yearly partitions (the staging assets' single-run backfill policy).
-        tags={**years_tags(years[0], years[-1]),
-              TAG_YEARS: ",".join(str(y) for y in years), TAG_YEAR_FROM: str(years[0]),
-              TAG_YEAR_TO: str(years[-1]), TAG_AS_OF: as_of.isoformat(), TAG_TRIGGER: "quarterly_schedule"},
-    )]
+    """The run for the tick at `tick` (any timezone; read in Copenhagen time): a full refresh,
+    tagged with the tick's date."""
+    as_of = tick.astimezone(COPENHAGEN).date()
+    return [dg.RunRequest(run_key=f"{JOB_NAME}:{as_of.isoformat()}",
+                          tags={TAG_AS_OF: as_of.isoformat(), TAG_TRIGGER: "quarterly_schedule"})]
 
 
 @dg.schedule(name=SCHEDULE_NAME, cron_schedule=QUARTERLY_CRON, execution_timezone=TIMEZONE,
              job=quarterly_refresh, default_status=dg.DefaultScheduleStatus.RUNNING,
-             description="06:00 Copenhagen time on 5 January, April, July and October: refresh the current "
-                         "and the previous year, as of that day.")
+             description="06:00 Copenhagen time on 5 January, April, July and October: a full refresh, "
+                         "as of that day.")
 def quarterly_refresh_schedule(context: dg.ScheduleEvaluationContext):
     return quarterly_run_requests(_tick_time(context))
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import dagster as dg
 
-from nsk_pipeline.core.partitions import full_refresh_tags
 import numpy as np
 import pandas as pd
 import pytest
@@ -197,8 +196,7 @@ def test_dagster_checks_on_the_demo_marts(tmp_path, duckdb_url):
     nsk = NskResource(raw_dir=str(DEMO_RAW), warehouse_url=duckdb_url, as_of="2026-03-01",
                       reports_dir=str(tmp_path / "marts" / "reports"))
     result = dg.materialize([*ASSETS, *gx_checks], resources={"nsk": nsk}, instance=dg.DagsterInstance.ephemeral(),
-                            selection=dg.AssetSelection.groups("sources", "indicators", "goals"),
-                            tags=full_refresh_tags())
+                            selection=dg.AssetSelection.groups("sources", "indicators", "goals"))
     assert result.success
     evaluations = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
     assert set(evaluations) == {("marts/goal_attainment", "great_expectations"),

@@ -5,7 +5,6 @@ from datetime import date, datetime
 
 import dagster as dg
 
-from nsk_pipeline.core.partitions import full_refresh_tags
 import pandas as pd
 
 from nsk_pipeline.core import tables
@@ -119,7 +118,7 @@ def test_materialised_from_old_files_is_still_stale(tmp_path, duckdb_url):
     asset = next(a for a in staging_assets if staging_key("rettighedskurser") in a.keys)
     key = staging_key("rettighedskurser")
     result = dg.materialize([asset, *freshness_checks], resources={"nsk": _resource(duckdb_url, raw_dir=str(raw))},
-                            instance=dg.DagsterInstance.ephemeral(), tags=full_refresh_tags(),
+                            instance=dg.DagsterInstance.ephemeral(),
                             selection=dg.AssetSelection.assets(key) | dg.AssetSelection.checks_for_assets(key))
     assert result.success
     [evaluation] = result.get_asset_check_evaluations()
@@ -129,7 +128,7 @@ def test_materialised_from_old_files_is_still_stale(tmp_path, duckdb_url):
 
 def test_demo_sources_are_fresh_as_of_2026_03_01(duckdb_url):
     result = dg.materialize([*staging_assets, *freshness_checks], resources={"nsk": _resource(duckdb_url)},
-                            instance=dg.DagsterInstance.ephemeral(), tags=full_refresh_tags())
+                            instance=dg.DagsterInstance.ephemeral())
     assert result.success
     evaluations = {e.asset_key: e.passed for e in result.get_asset_check_evaluations()}
     assert evaluations == {k: True for k in STAGING_KEYS}

@@ -7,6 +7,7 @@ the tick creates the run exactly as in production without executing it here.
 """
 
 import logging
+import os
 import textwrap
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
@@ -20,13 +21,9 @@ from nsk_pipeline.schedules import (
     QUARTERLY_CRON,
     SCHEDULE_NAME,
     TAG_AS_OF,
-    TAG_YEAR_FROM,
-    TAG_YEAR_TO,
-    TAG_YEARS,
     TIMEZONE,
     jobs,
     quarterly_refresh_schedule,
-    refresh_years,
     schedules,
 )
 from nsk_pipeline_tests.conftest import REPO
@@ -51,31 +48,28 @@ def test_schedule_definition():
     assert [j.name for j in jobs] == [JOB_NAME]
 
 
-@pytest.mark.parametrize("when, years, as_of", [
-    (datetime(2026, 1, 5, 6, 0, tzinfo=CPH), [2025, 2026], "2026-01-05"),
-    (datetime(2026, 4, 5, 6, 0, tzinfo=CPH), [2025, 2026], "2026-04-05"),   # summer time (CEST)
-    (datetime(2026, 7, 5, 6, 0, tzinfo=CPH), [2025, 2026], "2026-07-05"),
-    (datetime(2026, 10, 5, 6, 0, tzinfo=CPH), [2025, 2026], "2026-10-05"),
-    (datetime(2027, 1, 5, 6, 0, tzinfo=CPH), [2026, 2027], "2027-01-05"),
+@pytest.mark.parametrize("when, as_of", [
+    (datetime(2026, 1, 5, 6, 0, tzinfo=CPH), "2026-01-05"),
+    (datetime(2026, 4, 5, 6, 0, tzinfo=CPH), "2026-04-05"),   # summer time (CEST)
+    (datetime(2026, 7, 5, 6, 0, tzinfo=CPH), "2026-07-05"),
+    (datetime(2026, 10, 5, 6, 0, tzinfo=CPH), "2026-10-05"),
+    (datetime(2027, 1, 5, 6, 0, tzinfo=CPH), "2027-01-05"),
     # New Year: 23:30 UTC on 31 December is already 1 January in Copenhagen.
-    (datetime(2025, 12, 31, 23, 30, tzinfo=UTC), [2025, 2026], "2026-01-01"),
-    (datetime(2025, 12, 31, 22, 59, tzinfo=UTC), [2024, 2025], "2025-12-31"),
+    (datetime(2025, 12, 31, 23, 30, tzinfo=UTC), "2026-01-01"),
+    (datetime(2025, 12, 31, 22, 59, tzinfo=UTC), "2025-12-31"),
     # DST change nights: 2026-03-29 02:00 → 03:00, 2026-10-25 03:00 → 02:00.
-    (datetime(2026, 3, 29, 1, 30, tzinfo=UTC), [2025, 2026], "2026-03-29"),
-    (datetime(2026, 10, 24, 22, 30, tzinfo=UTC), [2025, 2026], "2026-10-25"),
+    (datetime(2026, 3, 29, 1, 30, tzinfo=UTC), "2026-03-29"),
+    (datetime(2026, 10, 24, 22, 30, tzinfo=UTC), "2026-10-25"),
 ])
-def test_run_request_at(when, years, as_of):
+def test_run_request_at(when, as_of):
     request = _request(when)
-    assert request.tags[TAG_YEARS] == ",".join(map(str, years))
-    assert (int(request.tags[TAG_YEAR_FROM]), int(request.tags[TAG_YEAR_TO])) == (years[0], years[-1])
     assert request.tags[TAG_AS_OF] == as_of
-    assert not request.run_config  # see schedules.py: resource config would replace the whole resource
+    # A full refresh: no partition or year range, and no resource config (see schedules.py: it
+    # would replace the whole resource).
+    assert not any(k.startswith("dagster/") or "year" in k for k in request.tags), request.tags
+    assert request.partition_key is None
+    assert not request.run_config
     assert request.run_key == f"{JOB_NAME}:{as_of}"
-
-
-def test_refresh_years():
-    assert refresh_years(date(2026, 1, 1)) == [2025, 2026]
-    assert refresh_years(date(2024, 12, 31)) == [2023, 2024]
 
 
 def test_request_without_a_scheduled_time_uses_today_in_copenhagen():
@@ -187,7 +181,6 @@ def test_real_tick_through_the_scheduler(tmp_path, monkeypatch):
         run = instance.get_run_by_id(tick.run_ids[0])
         assert run.job_name == JOB_NAME
         assert run.status == dg.DagsterRunStatus.QUEUED
-        assert run.tags[TAG_YEARS] == "2025,2026"
         assert run.tags[TAG_AS_OF] == "2026-04-05"
         assert run.tags["dagster/schedule_name"] == SCHEDULE_NAME
         assert not run.run_config.get("resources")
@@ -200,14 +193,67 @@ def test_real_tick_through_the_scheduler(tmp_path, monkeypatch):
         assert sorted(r.tags[TAG_AS_OF] for r in runs) == ["2026-04-05", "2026-07-05"]
 
 
-def test_the_tick_requests_the_previous_and_current_year_partitions():
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
+@pytest.mark.slow
+def test_the_daemons_tick_runs_a_refresh_equal_to_a_full_run(tmp_path, monkeypatch):
+    """The scheduler daemon's own tick path, with a run launcher that executes the run it creates
+    (in this process): after a correction that moves a course across years, the scheduled run
+    leaves staging and the marts exactly as a fresh full run does."""
+    import shutil
 
-    from nsk_pipeline.core.partitions import run_years
-    from nsk_pipeline.schedules import quarterly_run_requests
+    from dagster._core.remote_origin import InProcessCodeLocationOrigin
+    from dagster._core.scheduler.instigation import TickStatus
+    from dagster._core.test_utils import freeze_time
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+    from dagster._scheduler.scheduler import launch_scheduled_runs
+    from dagster._time import get_current_datetime
 
-    (request,) = quarterly_run_requests(datetime(2027, 1, 5, 6, 0, tzinfo=ZoneInfo("Europe/Copenhagen")))
-    assert run_years(request.tags) == (2026, 2027)
-    (request,) = quarterly_run_requests(datetime(2026, 7, 5, 6, 0, tzinfo=ZoneInfo("Europe/Copenhagen")))
-    assert run_years(request.tags) == (2025, 2026)
+    from nsk_pipeline_tests.conftest import DEMO_RAW
+    from nsk_pipeline_tests.test_refresh_equals_full import (
+        assert_same, course_into_next_year, fresh_full_run, materialize, snapshot)
+
+    raw = tmp_path / "raw"
+    shutil.copytree(DEMO_RAW, raw)
+    url = f"duckdb:///{tmp_path / 'scheduled.duckdb'}"
+    monkeypatch.setenv("NSK_RAW_DIR", str(raw))
+    monkeypatch.setenv("NSK_WAREHOUSE_URL", url)
+    assert materialize({}) == 0  # the previous quarter's refresh
+    course_into_next_year(raw)  # then a correction arrives
+
+    home = tmp_path / "daemon_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(textwrap.dedent("""\
+        run_coordinator:
+          module: dagster._core.run_coordinator
+          class: DefaultRunCoordinator
+        run_launcher:
+          module: dagster._core.launcher.sync_in_memory_run_launcher
+          class: SyncInMemoryRunLauncher
+        """))
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    defs_file = tmp_path / "nsk_defs_with_schedule.py"
+    defs_file.write_text(DEFS_FILE)
+    origin = InProcessCodeLocationOrigin(
+        LoadableTargetOrigin(python_file=str(defs_file), attribute="defs", working_directory=str(REPO)),
+        location_name="nsk_pipeline")
+    logger = logging.getLogger("nsk_test_scheduler")
+    with dg.DagsterInstance.get() as instance:
+        with freeze_time(datetime(2026, 1, 4, 12, 0, tzinfo=CPH)):
+            with WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as workspace:
+                entry = next(iter(workspace.create_request_context().get_code_location_entries().values()))
+                assert entry.code_location, entry.load_error
+                repo = next(iter(entry.code_location.get_repositories().values()))
+                remote_schedule = repo.get_schedule(SCHEDULE_NAME)
+                instance.start_schedule(remote_schedule)
+                list(launch_scheduled_runs(workspace, logger, get_current_datetime(), iteration_times={}))
+        with freeze_time(datetime(2026, 1, 5, 6, 1, tzinfo=CPH)):
+            with WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as workspace:
+                list(launch_scheduled_runs(workspace, logger, get_current_datetime(), iteration_times={}))
+        (tick,) = instance.get_ticks(remote_schedule.get_remote_origin_id(), remote_schedule.selector_id)
+        assert tick.status == TickStatus.SUCCESS, tick.error
+        run = instance.get_run_by_id(tick.run_ids[0])
+        assert run.status == dg.DagsterRunStatus.SUCCESS, run.status
+        assert run.tags[TAG_AS_OF] == "2026-01-05"
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    assert_same(snapshot(url), fresh_full_run(raw, tmp_path, os.environ["NSK_PSEUDONYM_KEY"]))

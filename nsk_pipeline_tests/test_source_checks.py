@@ -9,7 +9,6 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from nsk_pipeline.core.partitions import full_refresh_tags
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.core.warehouse import Warehouse
 from nsk_pipeline.sources.assets import staging_assets, staging_key
@@ -30,8 +29,7 @@ def test_pandera_rules_fails_on_a_tampered_staged_row(warehouse_url, monkeypatch
     nsk = NskResource(raw_dir=str(DEMO_RAW), warehouse_url=warehouse_url, as_of=date(2026, 3, 1).isoformat(),
                       workers=workers)
     asset = next(a for a in staging_assets if staging_key("rettighedskurser") in a.keys)
-    result = dg.materialize([asset], resources={"nsk": nsk}, instance=dg.DagsterInstance.ephemeral(),
-                            tags=full_refresh_tags())
+    result = dg.materialize([asset], resources={"nsk": nsk}, instance=dg.DagsterInstance.ephemeral())
     assert result.success
     check = _pandera_rules("rettighedskurser")
     clean = check(nsk=nsk)
@@ -76,7 +74,7 @@ def test_a_failed_blocking_check_stops_the_marts(duckdb_url, monkeypatch):
     monkeypatch.setenv("NSK_RAW_DIR", str(DEMO_RAW))
     defs = build_definitions(Settings.from_env())
     result = dg.materialize([*ASSETS, *CHECKS], resources=defs.resources, raise_on_error=False,
-                            instance=dg.DagsterInstance.ephemeral(), tags=full_refresh_tags())
+                            instance=dg.DagsterInstance.ephemeral())
     failed = {(e.asset_key.to_user_string(), e.check_name) for e in result.get_asset_check_evaluations()
               if not e.passed}
     assert failed == {("staging/vejlederlog", "rows_reconcile")}

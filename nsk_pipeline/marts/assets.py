@@ -4,13 +4,13 @@
 import dagster as dg
 
 from nsk_pipeline.core import tables
-from nsk_pipeline.core.partitions import run_years
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.goals.registry import load_registry
 from nsk_pipeline.marts.build import build_marts, publish, read_current
 from nsk_pipeline.marts.expectations import docs_index_for
 from nsk_pipeline.sources.assets import staging_key
 from nsk_pipeline.sources.specs import SOURCES
+from nsk_pipeline.sources.uptodate import stale_sources
 
 GRAINS = {
     "indicator_yearly": ("indicators", "One row per indicator and year."),
@@ -44,11 +44,16 @@ MART_SPECS = [
 @dg.multi_asset(specs=MART_SPECS, name="marts", can_subset=False)
 def marts(context: dg.AssetExecutionContext, nsk: NskResource):
     """Compute every mart from the staged sources and publish them together."""
+    stale = stale_sources(nsk.warehouse, nsk.raw_path, nsk.as_of_date, context.run_id)
+    if stale:
+        # Every refresh must equal a full refresh: marts from out-of-date staging are not published.
+        raise dg.Failure(description="the marts were not published: staging is not what a full refresh would "
+                                     "stage now; materialise the sources with the marts (`nsk materialize`, or the "
+                                     "quarterly_refresh job). " + "; ".join(stale))
     registry = load_registry(nsk.goals_path)
     current, file_loads = read_current(nsk.warehouse)
     built = build_marts(current, file_loads, registry, nsk.as_of_date)
-    years = run_years(context.run.tags)  # a rebuild of some years touches only those in the yearly marts
-    publish(nsk.warehouse, built, years)
+    publish(nsk.warehouse, built)
     status_counts = built["goal_attainment"]["status"].value_counts().to_dict()
     for name in GRAINS:
         yield dg.MaterializeResult(asset_key=mart_key(name), metadata={

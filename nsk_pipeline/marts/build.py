@@ -103,24 +103,13 @@ def build_marts(current: dict[str, pd.DataFrame], file_loads: pd.DataFrame, regi
     })
 
 
-YEARLY_MARTS = ("indicator_yearly", "indicator_quarterly", "indicator_breakdown")
-
-
-def publish(wh: Warehouse, marts: Marts, years: tuple[int, int] | None = None) -> None:
-    """Replace every mart in one transaction: readers see the old marts or the new, never a mix.
-
-    With `years`, the yearly marts change only in those years; the others stay as they were.
-    """
+def publish(wh: Warehouse, marts: Marts) -> None:
+    """Replace every mart in one transaction: readers see the old marts or the new, never a mix."""
     with wh.transaction() as conn:
         wh.ensure_schemas(conn)
         for name, columns in tables.MARTS.items():
             table = wh.ensure_table(conn, "marts", name, columns)
-            frame, condition = marts[name], None
-            if years is not None and name in YEARLY_MARTS:
-                first, last = years
-                frame = frame[frame["year"].between(first, last)]
-                condition = lambda t: t.c["year"].between(first, last)  # noqa: E731
-            wh.replace_rows(conn, table, frame, condition=condition)
+            wh.replace_rows(conn, table, marts[name])
             fault_point(f"publish:{name}")
         # Imported here: the dictionary reads the marts' grains from the Dagster layer.
         from nsk_pipeline.reports.dictionary import apply_comments

@@ -1,7 +1,6 @@
 """Staging assets: one per source, each a thin wrapper around `ingest_source`."""
 
 
-import warnings
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -9,16 +8,12 @@ import pandas as pd
 import sqlalchemy as sa
 
 from nsk_pipeline.core import tables
-from nsk_pipeline.core.partitions import YEARS, run_years
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.core.warehouse import Column
-from nsk_pipeline.sources.ingest import SourceResult, ingest_source, reason_list, row_year
+from nsk_pipeline.sources.ingest import SourceResult, ingest_source, reason_list
 from nsk_pipeline.sources.specs import SOURCES, SourceSpec
 
 GROUP = "sources"
-# The single-run backfill policy is what lets one run rebuild a range of years; Dagster still
-# labels the parameter beta, once per asset, on every import.
-warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
 
 
 def staging_key(source: str) -> dg.AssetKey:
@@ -44,30 +39,22 @@ def staging_columns(spec: SourceSpec) -> list[Column]:
                       Column("er_gaeldende", sa.Boolean, "true for the version that counts (latest export wins)")]
 
 
-def write_source(nsk: NskResource, result: SourceResult, run_id: str, years: tuple[int, int] | None = None) -> None:
-    """Replace the source's staging rows, quarantine rows and file loads in one transaction:
-    all of them, or with `years` only the rows of those years (file loads are per file, always whole)."""
+def write_source(nsk: NskResource, result: SourceResult, run_id: str) -> None:
+    """Replace all of the source's staging rows, quarantine rows and file loads in one transaction.
+
+    Always the whole source: "latest export wins" is a rule per key across every export, so no
+    part of a source (a year, a file) can be rebuilt on its own and stay right."""
     wh = nsk.warehouse
     spec = SOURCES[result.source]
     now = datetime.now(timezone.utc).replace(tzinfo=None)
-    staged = result.parts  # Arrow tables: DuckDB scans them without a pandas copy
     quarantine = result.quarantine.assign(run_id=run_id)
     loads = result.file_loads.assign(as_of=nsk.as_of_date, loaded_at=now, run_id=run_id)
-    in_staged = in_quarantine = None
-    if years is not None:
-        first, last = years
-        staged = (part[row_year(spec, part).between(first, last)] for part in result.frames())
-        quarantine = quarantine[quarantine["row_year"].between(first, last)] if len(quarantine) else quarantine
-        year_of = ((lambda t: sa.extract("year", t.c[spec.date_column])) if spec.date_column
-                   else (lambda t: t.c["aar"]))
-        in_staged = lambda t: year_of(t).between(first, last)  # noqa: E731
-        in_quarantine = lambda t: t.c["row_year"].between(first, last)  # noqa: E731
     with wh.transaction() as conn:
         wh.ensure_schemas(conn)
         staged_table = wh.ensure_table(conn, "staging", result.source, staging_columns(spec))
-        wh.replace_rows(conn, staged_table, staged, condition=in_staged)
+        wh.replace_rows(conn, staged_table, result.parts)  # Arrow tables: DuckDB scans them without a pandas copy
         q_table = wh.ensure_table(conn, "quarantine", "rejected_rows", tables.REJECTED_ROWS)
-        wh.replace_rows(conn, q_table, quarantine, where={"source": result.source}, condition=in_quarantine)
+        wh.replace_rows(conn, q_table, quarantine, where={"source": result.source})
         f_table = wh.ensure_table(conn, "meta", "file_loads", tables.FILE_LOADS)
         wh.replace_rows(conn, f_table, loads, where={"source": result.source})
     wh.release_memory()  # the next source's ingest needs the room more than DuckDB's cache of this one
@@ -102,7 +89,6 @@ def build_staging_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     deps = [staging_key("omraade_aktoerer")] if spec.name == "omraade_aktiviteter" else []
 
     @dg.asset(key=staging_key(spec.name), group_name=GROUP, deps=deps, kinds={"pandas", "pandera"},
-              partitions_def=YEARS, backfill_policy=dg.BackfillPolicy.single_run(),
               description=f"{spec.description} Typed and validated; one row per version of a record read, "
                           f"`er_gaeldende` marks the version that counts (latest export wins).",
               owners=["team:data-engineering"], tags={"domain": "sources"},
@@ -121,8 +107,7 @@ def build_staging_asset(spec: SourceSpec) -> dg.AssetsDefinition:
                                workers=nsk.workers)
         for message in result.messages:
             context.log.info(message)
-        years = run_years(context.run.tags)
-        write_source(nsk, result, context.run_id, years)
+        write_source(nsk, result, context.run_id)
         loads = result.file_loads
         return dg.MaterializeResult(metadata={
             "rows_read": int(loads["rows_read"].sum()),
@@ -133,7 +118,6 @@ def build_staging_asset(spec: SourceSpec) -> dg.AssetsDefinition:
             "files_rejected": int((loads["status"] == "rejected").sum()),
             "quarantine_reasons": _reason_counts(result.quarantine),
             "as_of": nsk.as_of,
-            "years": "all" if years is None else f"{years[0]}-{years[1]}",
             "preview": dg.MetadataValue.md(preview(result.head_current(5), spec)),
         })
 
@@ -143,8 +127,8 @@ def build_staging_asset(spec: SourceSpec) -> dg.AssetsDefinition:
 def _known_actors(nsk: NskResource) -> list[str]:
     """Actor ids of the register's valid rows in all its exports up to the as-of date.
 
-    Read from the exports, not the staging table: after a rebuild of some years that table can
-    hold rows staged by a run with another as-of date.
+    Read from the exports, not the staging table: a run that materialises the activities alone
+    (from the UI) would otherwise judge them by a register staged by an earlier run.
     """
     register = ingest_source(SOURCES["omraade_aktoerer"], nsk.raw_path / "omraade_aktoerer", nsk.as_of_date)
     return [str(a) for a in register.staged["aktoer_id"].dropna().unique()]

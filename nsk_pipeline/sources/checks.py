@@ -9,7 +9,6 @@ import pandas as pd
 
 from nsk_pipeline.core.checks import selected_results
 from nsk_pipeline.core.parallel import map_stream_in_workers
-from nsk_pipeline.core.partitions import run_years
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.sources.assets import staging_key
 from nsk_pipeline.sources.schemas import MODELS
@@ -20,8 +19,8 @@ CHECK_BATCH_ROWS = 200_000
 
 
 def reconcile(file_loads: pd.DataFrame, staged_rows: int | None, quarantined_rows: int | None) -> list[str]:
-    """Rows read = staged + quarantined, per file; and, after a full refresh (counts given), the
-    tables hold exactly what the file loads say."""
+    """Rows read = staged + quarantined, per file; and (counts given) the tables hold exactly what
+    the file loads say."""
     problems = []
     for row in file_loads.itertuples():
         if row.rows_read != row.rows_staged + row.rows_quarantined:
@@ -35,18 +34,15 @@ def reconcile(file_loads: pd.DataFrame, staged_rows: int | None, quarantined_row
     return problems
 
 
-def rows_reconcile(nsk: NskResource, spec: SourceSpec, full: bool = True) -> dg.AssetCheckResult:
+def rows_reconcile(nsk: NskResource, spec: SourceSpec) -> dg.AssetCheckResult:
     wh = nsk.warehouse
     loads = wh.read_sql("SELECT * FROM meta.file_loads WHERE source = :s", s=spec.name)
     staged = int(wh.read_sql(f"SELECT count(*) AS n FROM staging.{spec.name}")["n"].iloc[0])
     quarantined = int(wh.read_sql("SELECT count(*) AS n FROM quarantine.rejected_rows WHERE source = :s",
                                   s=spec.name)["n"].iloc[0])
-    # After a rebuild of some years the tables also hold other years' rows from earlier runs,
-    # so only the per-file rule can be checked then.
-    problems = reconcile(loads, staged if full else None, quarantined if full else None)
+    problems = reconcile(loads, staged, quarantined)
     return dg.AssetCheckResult(passed=not problems, metadata={
-        "rows_read": int(loads["rows_read"].sum()), "rows_staged": staged,
-        "rows_quarantined": quarantined, "scope": "full" if full else "per file",
+        "rows_read": int(loads["rows_read"].sum()), "rows_staged": staged, "rows_quarantined": quarantined,
         "problems": "\n".join(problems) or "none"})
 
 
@@ -96,12 +92,10 @@ CHECKS = {
     description="The staged sources' checks, in one step: a step costs more than these queries.",
 )
 def staging_checks_step(context: dg.AssetCheckExecutionContext, nsk: NskResource):
-    full = run_years(context.run.tags) is None
-
     def result_of(key: dg.AssetCheckKey) -> dg.AssetCheckResult:
         spec = SOURCES[key.asset_key.path[-1]]
         if key.name == "rows_reconcile":
-            return rows_reconcile(nsk, spec, full)
+            return rows_reconcile(nsk, spec)
         if key.name == "pandera_rules":
             return pandera_rules(nsk, spec)
         return files_accepted(nsk, spec)
