@@ -22,6 +22,14 @@ century by the CPR office's rule. Milestones are the demo's three hand-typed fil
 
 Columns are built with numpy and pyarrow (lookup tables + `take`, element-wise joins) and
 written with pyarrow's CSV writer: a few seconds per million rows.
+
+Two variants for `benchmarks/run.py`:
+- `--one-file vejlederlog`: that source's exports as ONE file (the single-big-file case): every
+  export's rows, the latest version of each key only (one export cannot hold two versions of a
+  key without a same-date conflict), in one style (Danish Excel: Windows-1252, `;`, CRLF, the
+  style that costs a reader most), named by the last export's date.
+- `--hold-back DIR`: after writing, move each quarterly source's last export (2026 Q3) into
+  DIR/<source>/: the quarter a quarterly refresh adds to the rest.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ from nsk_pipeline.demo import generate as demo  # noqa: E402
 YEARS = tuple(range(2017, 2027))
 LAST_YEAR_QUARTERS = 3  # 2026: Q1-Q3 exported, as in the demo
 CORRECTION_SHARE = 0.03
+ONE_FILE_STYLE = "excel_dk"
 TRAP_RATE = 1 / 25_000  # invalid rows per row (at least one per source and year)
 # Unique rows of each source per unique counsellor-log row (the demo's proportions).
 PROPORTION = {"skoleforloeb": 0.55, "rettighedskurser": 0.02, "omraade_aktiviteter": 0.03,
@@ -180,18 +189,43 @@ def rows_per_quarter(total: int) -> dict[tuple[int, int], int]:
 
 
 class Writer:
-    def __init__(self, out: Path, source: str):
+    def __init__(self, out: Path, source: str, one_file: bool = False):
         self.folder = out / source
         self.folder.mkdir(parents=True, exist_ok=True)
         self.source = source
         self.index = 0
         self.rows = 0
+        self.one_file = one_file
+        self.pending: list[dict[str, pa.Array]] = []
+        self.last_day: dt.date | None = None
 
     def style(self) -> demo.Style:
+        if self.one_file:
+            return demo.STYLES[ONE_FILE_STYLE]
         name = demo.ROTATION[(self.index + demo.SOURCES.index(self.source)) % len(demo.ROTATION)]
         return demo.STYLES[name]
 
     def write(self, day: dt.date, columns: dict[str, pa.Array], style: demo.Style) -> None:
+        if self.one_file:
+            self.pending.append(columns)
+            self.last_day = day
+            return
+        self._write(day, columns, style)
+
+    def finish(self) -> None:
+        """One-file mode: write the collected exports as one file, the latest version of each key
+        (the first column) in its latest position."""
+        if not self.pending:
+            return
+        names = list(self.pending[0])
+        table = pa.table({k: pa.concat_arrays([c[k].cast(pa.string()) for c in self.pending]) for k in names})
+        self.pending = []
+        table = table.append_column("_row", pa.array(np.arange(table.num_rows)))
+        last = table.group_by(names[0], use_threads=False).aggregate([("_row", "max")])["_row_max"]
+        table = table.take(pc.sort_indices(last)).drop_columns(["_row"])
+        self._write(self.last_day, {k: table[k].combine_chunks() for k in names}, self.style())
+
+    def _write(self, day: dt.date, columns: dict[str, pa.Array], style: demo.Style) -> None:
         names = list(columns)
         if self.index % 7 == 3:  # now and then an extra column the loader must ignore
             n = len(columns[names[0]])
@@ -224,9 +258,9 @@ def traps_for(rng: np.random.Generator, n: int) -> np.ndarray:
     return rng.choice(n, size=min(k, n), replace=False) if n else np.empty(0, int)
 
 
-def vejlederlog(out: Path, total: int, rng: np.random.Generator) -> int:
+def vejlederlog(out: Path, total: int, rng: np.random.Generator, one_file: bool = False) -> int:
     src = "vejlederlog"
-    w = Writer(out, src)
+    w = Writer(out, src, one_file)
     # Rows of 2017-2025 come once more (3 %) in their year's final file; 2026 has none yet.
     unique = int(round(total / (1 + CORRECTION_SHARE * 0.93)))
     plan = rows_per_quarter(unique)
@@ -342,6 +376,7 @@ def vejlederlog(out: Path, total: int, rng: np.random.Generator) -> int:
             corr["oprettet"] = date_text(days, style.dates)
             cols = concat_cols(cols, corr)
         w.write(ex.day, cols, style)
+    w.finish()
     return w.rows
 
 
@@ -600,7 +635,7 @@ def milepaele(out: Path) -> int:
     return rows
 
 
-def generate(out: Path, scale: int, seed: int = 7) -> dict[str, int]:
+def generate(out: Path, scale: int, seed: int = 7, one_file: str | None = None) -> dict[str, int]:
     out = Path(out)
     for source in demo.SOURCES:  # a clean folder: stale exports would change the figures
         folder = out / source
@@ -610,7 +645,7 @@ def generate(out: Path, scale: int, seed: int = 7) -> dict[str, int]:
                     p.unlink()
     rng = np.random.default_rng(seed)
     unique = scale / (1 + CORRECTION_SHARE * 0.95)
-    rows = {"vejlederlog": vejlederlog(out, scale, rng),
+    rows = {"vejlederlog": vejlederlog(out, scale, rng, one_file == "vejlederlog"),
             "skoleforloeb": skoleforloeb(out, max(40, int(unique * PROPORTION["skoleforloeb"])), rng),
             "rettighedskurser": rettighedskurser(out, max(40, int(unique * PROPORTION["rettighedskurser"])), rng)}
     n_actors, join_days, ids = actors(out, max(40, int(unique * PROPORTION["omraade_aktoerer"])), rng)
@@ -623,16 +658,34 @@ def generate(out: Path, scale: int, seed: int = 7) -> dict[str, int]:
     return rows
 
 
+def hold_back(out: Path, to: Path) -> list[Path]:
+    """Move each quarterly source's last export from `out` into `to` (same sub-folders)."""
+    moved = []
+    for source in demo.SOURCES:
+        if source == "milepaele":  # hand-typed, not a quarterly export
+            continue
+        name = f"{source}_{schedule(source)[-1].day.isoformat()}.csv"
+        (to / source).mkdir(parents=True, exist_ok=True)
+        moved.append((out / source / name).rename(to / source / name))
+    return moved
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scale", type=int, required=True, help="total counsellor-log rows, e.g. 1000000")
     p.add_argument("--out", type=Path, required=True, help="the raw folder to write (one sub-folder per source)")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--one-file", choices=["vejlederlog"], help="write this source's exports as one file")
+    p.add_argument("--hold-back", type=Path, metavar="DIR",
+                   help="move each quarterly source's last export into DIR (for a quarterly refresh)")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
-    rows = generate(args.out, args.scale, args.seed)
+    rows = generate(args.out, args.scale, args.seed, args.one_file)
     print(f"scale {args.scale}: wrote {args.out} in {time.perf_counter() - t0:.1f} s: "
           + ", ".join(f"{k} {v}" for k, v in rows.items()))
+    if args.hold_back:
+        moved = hold_back(args.out, args.hold_back)
+        print(f"held back in {args.hold_back}: " + ", ".join(p.name for p in moved))
     return 0
 
 
