@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
 
 from nsk_pipeline.cli import main
@@ -165,6 +165,39 @@ def refresh_by_schedule_request(env: dict[str, str]) -> None:
     assert result.success
 
 
+def quarterly_job() -> dg.JobDefinition:
+    from nsk_pipeline.definitions import build_definitions
+    from nsk_pipeline.schedules import JOB_NAME
+
+    return build_definitions().resolve_job_def(JOB_NAME)
+
+
+def refresh_by_reexecution_after_failure(env: dict[str, str]) -> None:
+    """The UI's "Re-execute from failure": the marts step failed mid-publication; only it (and what
+    follows it) runs again, over the staging the failed run loaded. In a process of its own, as
+    the run launcher starts runs (Dagster caches a reconstructed job's definitions per process)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", "from nsk_pipeline_tests.test_refresh_equals_full import "
+                           "reexecute_from_failure; reexecute_from_failure()"],
+                          env={**os.environ, **env}, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def reexecute_from_failure() -> None:
+    with dg.instance_for_test() as instance:
+        os.environ["NSK_FAULT"] = "publish:indicator_yearly:error"
+        with dg.execute_job(dg.reconstructable(quarterly_job), instance) as failed:
+            assert not failed.success
+        del os.environ["NSK_FAULT"]
+        options = dg.ReexecutionOptions.from_failure(failed.run_id, instance)
+        with dg.execute_job(dg.reconstructable(quarterly_job), instance, reexecution_options=options) as again:
+            assert again.success
+            assert "marts" in {e.step_key for e in again.all_events if e.is_step_success}
+            assert not any(e.step_key.startswith("staging") for e in again.all_events if e.is_step_success)
+
+
 def marts_only(env: dict[str, str]) -> None:
     """A run that selects the marts alone: refused unless staging is what a full run stages now."""
     from nsk_pipeline.core.settings import Settings
@@ -175,7 +208,8 @@ def marts_only(env: dict[str, str]) -> None:
     os.environ.update(env)
     try:
         defs = build_definitions(Settings.from_env())
-        result = dg.materialize(ASSETS, selection=dg.AssetSelection.assets(mart_key("goal_attainment")),
+        selection = dg.AssetSelection.assets(mart_key("goal_attainment")).required_multi_asset_neighbors()
+        result = dg.materialize(ASSETS, selection=selection,
                                 resources=defs.resources, instance=dg.DagsterInstance.ephemeral(),
                                 raise_on_error=False)
     finally:
@@ -186,18 +220,27 @@ def marts_only(env: dict[str, str]) -> None:
 
 
 REFRESHES = [refresh_cli, refresh_after_a_failed_run, refresh_with_rotated_key, refresh_by_schedule_request,
-             marts_only]
+             refresh_by_reexecution_after_failure, marts_only]
 
 
-@settings(max_examples=3, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+# Two sequences that together take every delivery and every kind of refresh, then random ones.
+@settings(max_examples=4, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(steps=st.lists(st.tuples(st.sampled_from(DELIVERIES), st.sampled_from(REFRESHES)), min_size=1, max_size=3),
        first=st.sampled_from([refresh_cli, marts_only]))
+@example(first=marts_only, steps=[(course_into_next_year, refresh_by_schedule_request),
+                                  (course_corrected_twice, refresh_with_rotated_key),
+                                  (actor_leaves, marts_only),
+                                  (resend_under_new_name, refresh_by_reexecution_after_failure)])
+@example(first=refresh_cli, steps=[(course_into_previous_year, refresh_after_a_failed_run),
+                                   (new_counsellor_export, refresh_with_rotated_key),
+                                   (delete_latest_course_export, refresh_cli)])
 def test_every_refresh_equals_a_fresh_full_run(tmp_path_factory, steps, first):
     tmp = tmp_path_factory.mktemp("refresh")
     raw = tmp / "raw"
     shutil.copytree(DEMO_RAW, raw)
     env = {"NSK_RAW_DIR": str(raw), "NSK_WAREHOUSE_URL": f"duckdb:///{tmp / 'warehouse.duckdb'}",
            "NSK_PSEUDONYM_KEY": os.environ["NSK_PSEUDONYM_KEY"]}
+    note(f"first {first.__name__}, then {[(d.__name__, r.__name__) for d, r in steps]}")
     first(env)  # a first deployment: maybe a partial run on an empty warehouse
     assert_same(snapshot(env["NSK_WAREHOUSE_URL"]), fresh_full_run(raw, tmp, env["NSK_PSEUDONYM_KEY"]))
     for delivery, refresh in steps:
@@ -229,6 +272,47 @@ def test_a_correction_across_years_then_the_quarterly_refresh(tmp_path, warehous
     course_into_next_year(raw)
     refresh_by_schedule_request(env)
     assert courses(warehouse_url) == {2024: 7, 2025: 16}
+
+
+def test_reexecution_from_failure_equals_a_full_run(tmp_path):
+    raw = tmp_path / "raw"
+    shutil.copytree(DEMO_RAW, raw)
+    env = {"NSK_RAW_DIR": str(raw), "NSK_WAREHOUSE_URL": f"duckdb:///{tmp_path / 'w.duckdb'}",
+           "NSK_PSEUDONYM_KEY": os.environ["NSK_PSEUDONYM_KEY"]}
+    refresh_cli(env)
+    course_into_previous_year(raw)
+    refresh_by_reexecution_after_failure(env)
+    assert_same(snapshot(env["NSK_WAREHOUSE_URL"]), fresh_full_run(raw, tmp_path, env["NSK_PSEUDONYM_KEY"]))
+
+
+def test_marts_alone_are_refused_over_out_of_date_staging(tmp_path):
+    raw = tmp_path / "raw"
+    shutil.copytree(DEMO_RAW, raw)
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    env = {"NSK_RAW_DIR": str(raw), "NSK_WAREHOUSE_URL": url}
+    refresh_cli(env)
+    before = snapshot(url)
+    course_into_next_year(raw)
+    from nsk_pipeline.core.warehouse import Warehouse as W
+    from nsk_pipeline.sources.uptodate import stale_sources
+    from datetime import date
+
+    wh = W(url)
+    try:
+        assert stale_sources(wh, raw, date(2026, 3, 1), "another run") == [
+            f"staging/rettighedskurser was loaded from other files than {raw / 'rettighedskurser'} holds now"]
+        assert stale_sources(wh, raw, date(2026, 2, 1), "another run")[0].endswith("this run is as of 2026-02-01")
+    finally:
+        wh.dispose()
+    calls = []
+    marts_only_then = refresh_cli
+    globals()["refresh_cli"] = lambda e: calls.append(e)  # see only the refusal, not the recovery
+    try:
+        marts_only(env)
+    finally:
+        globals()["refresh_cli"] = marts_only_then
+    assert calls, "the marts were published over staging that a full refresh would change"
+    assert_same(snapshot(url), before)  # nothing changed
 
 
 def test_years_option_is_refused_with_the_reason(capsys):
