@@ -60,30 +60,44 @@ def key_name(expr: str, dialect: str) -> str:
 # --- the rows each source's indicators count ---------------------------------------------------
 
 # The columns of counted_<source> besides period_id, dimension and category: a staged column
-# as it is, or derived from the staged row `s`. `dialect` only matters to KEY_NAME.
-def _columns(source: str, dialect: str) -> dict[str, str]:
-    if source == "skoleforloeb":
-        return {"year": "EXTRACT(YEAR FROM s.dato)", "aktivitet": "", "tema": "", "pilot": "", "skoletype": "",
-                "school_key": key_name("s.skole", dialect), "klasse_key": key_name("s.klasse", dialect),
-                "udbyder_key": "lower(s.udbyder)", "forloeb_id": "", "antal_elever": "", "antal_fagpersoner": "",
-                "antal_foraeldre": ""}
-    return {"vejlederlog": dict.fromkeys(("type", "risikoniveau", "temaer", "borger_pseudonym"), ""),
-            "rettighedskurser": {"deltagere": ""},
-            "omraade_aktiviteter": dict.fromkeys(("type", "deltagere", "aktoerer"), ""),
-            "omraade_aktoerer": {"aktoer_id": ""}}[source]
+# of the row `s` as it is, or derived from it.
+_COLUMNS = {
+    "skoleforloeb": {"year": "EXTRACT(YEAR FROM s.dato)", "aktivitet": "", "tema": "", "pilot": "", "skoletype": "",
+                     "school_key": "school.name_key", "klasse_key": "klasse.name_key",
+                     "udbyder_key": "lower(s.udbyder)", "forloeb_id": "", "antal_elever": "", "antal_fagpersoner": "",
+                     "antal_foraeldre": ""},
+    "vejlederlog": dict.fromkeys(("type", "risikoniveau", "temaer", "borger_pseudonym"), ""),
+    "rettighedskurser": {"deltagere": ""},
+    "omraade_aktiviteter": dict.fromkeys(("type", "deltagere", "aktoerer"), ""),
+    "omraade_aktoerer": {"aktoer_id": ""},
+}
+
+
+def _name_joins(source: str, dialect: str) -> list[str]:
+    """Joins that give a school's and a class's normalised name: computed once per spelling
+    (thousands), not once per row (a regular expression over millions of rows is the slow part)."""
+    if source != "skoleforloeb":
+        return []
+    return [f"LEFT JOIN (SELECT name, {key_name('name', dialect)} AS name_key\n"
+            f"           FROM (SELECT DISTINCT {c} AS name FROM staging.{source}) AS names) AS {alias}\n"
+            f"  ON {alias}.name = s.{c}" for alias, c in (("school", "skole"), ("klasse", "klasse"))]
 
 
 def _is_stock(source: str) -> bool:
     return any(i.aggregation == "stock" for i in INDICATORS.values() if i.source == source)
 
 
+def _dates(source: str) -> list[str]:
+    return ["tilsluttet", "udtraadt"] if _is_stock(source) else [SOURCES[source].date_column]
+
+
 def _period_join(source: str) -> str:
     if _is_stock(source):
         # Members at the period's end, or at the as-of date while it is open; leaving on the date itself is out.
-        return ("JOIN periods AS p ON s.tilsluttet <= least(p.last_day, p.as_of)\n"
-                "    AND (s.udtraadt IS NULL OR s.udtraadt > least(p.last_day, p.as_of))")
+        return ("JOIN periods AS p ON r.tilsluttet <= least(p.last_day, p.as_of)\n"
+                "  AND (r.udtraadt IS NULL OR r.udtraadt > least(p.last_day, p.as_of))")
     date_column = SOURCES[source].date_column
-    return f"JOIN periods AS p ON s.{date_column} BETWEEN p.first_day AND p.last_day"
+    return f"JOIN periods AS p ON r.{date_column} BETWEEN p.first_day AND p.last_day"
 
 
 def _counts(source: str) -> str:
@@ -129,18 +143,24 @@ DIMENSIONS: dict[str, list[Dimension]] = {
 
 
 def counted_rows(source: str, dialect: str, dimension: Dimension | None = None, in_periods: bool = True) -> str:
-    """The SELECT of counted_<source>: with `dimension`, each row's category in it (a row in
-    each of its themes); without `in_periods`, every row once (period_id NULL)."""
+    """The SELECT of counted_<source>: the rows that count (`r`), once per period they fall in.
+    With `dimension`, each row's category in it (a row in each of its themes); without
+    `in_periods`, every row once (period_id NULL)."""
     cell = [f"'{dimension.name}' AS dimension", f"{dimension.category} AS category"] if dimension else \
         ["NULL AS dimension", "NULL AS category"]  # the whole period: no breakdown
-    columns = [f"{expr} AS {name}" if expr else f"s.{name}" for name, expr in _columns(source, dialect).items()]
-    joins = [_period_join(source)] if in_periods else []
+    columns = cell + [f"s.{c}" for c in _dates(source)] + \
+        [f"{expr} AS {name}" if expr else f"s.{name}" for name, expr in _COLUMNS[source].items()]
+    joins = _name_joins(source, dialect)
     if dimension and dimension.multi:  # `temaer` is a '|'-joined code list: a row counts in each theme it has
         themes = ", ".join(f"('{code}')" for code in dimension.codes)
-        joins.append(f"JOIN (VALUES {themes}) AS t(code)\n    ON position('|' || t.code || '|' IN '|' || s.{dimension.column} || '|') > 0")
-    lines = [f"SELECT {'p.period_id' if in_periods else 'NULL AS period_id'}, {', '.join(cell)},",
-             *_wrap(columns), f"FROM staging.{source} AS s", *joins, f"WHERE {_counts(source)}"]
-    return "\n".join(lines)
+        joins.append(f"JOIN (VALUES {themes}) AS t(code)\n  ON position('|' || t.code || '|' IN '|' || "
+                     f"s.{dimension.column} || '|') > 0")
+    select = _wrap(columns)
+    rows = "\n".join(["SELECT " + select[0].lstrip(), *select[1:], f"FROM staging.{source} AS s", *joins,
+                      f"WHERE {_counts(source)}"])
+    if not in_periods:
+        return f"SELECT NULL AS period_id, r.*\nFROM ({indent(rows, '      ').strip()}) AS r"
+    return f"SELECT p.period_id, r.*\nFROM ({indent(rows, '      ').strip()}) AS r\n{_period_join(source)}"
 
 
 def _wrap(columns: list[str], width: int = 100) -> list[str]:
