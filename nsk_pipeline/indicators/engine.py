@@ -62,7 +62,7 @@ def key_name(expr: str, dialect: str) -> str:
 # The columns of counted_<source> besides period_id, dimension and category: a staged column
 # of the row `s` as it is, or derived from it.
 _COLUMNS = {
-    "skoleforloeb": {"year": "EXTRACT(YEAR FROM s.dato)", "aktivitet": "", "tema": "", "pilot": "", "skoletype": "",
+    "skoleforloeb": {"aktivitet": "", "tema": "", "pilot": "", "skoletype": "",
                      "school_key": "school.name_key", "klasse_key": "klasse.name_key",
                      "udbyder_key": "lower(s.udbyder)", "forloeb_id": "", "antal_elever": "", "antal_fagpersoner": "",
                      "antal_foraeldre": ""},
@@ -96,8 +96,10 @@ def _period_join(source: str) -> str:
         # Members at the period's end, or at the as-of date while it is open; leaving on the date itself is out.
         return ("JOIN periods AS p ON r.tilsluttet <= least(p.last_day, p.as_of)\n"
                 "  AND (r.udtraadt IS NULL OR r.udtraadt > least(p.last_day, p.as_of))")
-    date_column = SOURCES[source].date_column
-    return f"JOIN periods AS p ON r.{date_column} BETWEEN p.first_day AND p.last_day"
+    # Each period once per year it spans, so that the join is a hash join on the year.
+    return ("JOIN (SELECT periods.*, y.year FROM periods CROSS JOIN LATERAL\n"
+            "        generate_series(EXTRACT(YEAR FROM first_day), EXTRACT(YEAR FROM last_day)) AS y(year)) AS p\n"
+            f"  ON p.year = r.year AND r.{SOURCES[source].date_column} BETWEEN p.first_day AND p.last_day")
 
 
 def _counts(source: str) -> str:
@@ -148,16 +150,16 @@ def counted_rows(source: str, dialect: str, dimension: Dimension | None = None, 
     `in_periods`, every row once (period_id NULL)."""
     cell = [f"'{dimension.name}' AS dimension", f"{dimension.category} AS category"] if dimension else \
         ["NULL AS dimension", "NULL AS category"]  # the whole period: no breakdown
-    columns = cell + [f"s.{c}" for c in _dates(source)] + \
+    year = [] if _is_stock(source) else [f"EXTRACT(YEAR FROM s.{SOURCES[source].date_column}) AS year"]
+    columns = cell + [f"s.{c}" for c in _dates(source)] + year + \
         [f"{expr} AS {name}" if expr else f"s.{name}" for name, expr in _COLUMNS[source].items()]
-    joins = _name_joins(source, dialect)
+    joins, where = _name_joins(source, dialect), [_counts(source)]
     if dimension and dimension.multi:  # `temaer` is a '|'-joined code list: a row counts in each theme it has
-        themes = ", ".join(f"('{code}')" for code in dimension.codes)
-        joins.append(f"JOIN (VALUES {themes}) AS t(code)\n  ON position('|' || t.code || '|' IN '|' || "
-                     f"s.{dimension.column} || '|') > 0")
+        joins.append(f"CROSS JOIN LATERAL unnest(regexp_split_to_array(s.{dimension.column}, '[|]')) AS t(code)")
+        where.append(f"t.code IN ({', '.join(repr(c) for c in dimension.codes)})")
     select = _wrap(columns)
     rows = "\n".join(["SELECT " + select[0].lstrip(), *select[1:], f"FROM staging.{source} AS s", *joins,
-                      f"WHERE {_counts(source)}"])
+                      f"WHERE {' AND '.join(where)}"])
     if not in_periods:
         return f"SELECT NULL AS period_id, r.*\nFROM ({indent(rows, '      ').strip()}) AS r"
     return f"SELECT p.period_id, r.*\nFROM ({indent(rows, '      ').strip()}) AS r\n{_period_join(source)}"
