@@ -25,6 +25,7 @@ from nsk_pipeline.indicators.engine import (
     indicator_quarterly,
     indicator_yearly,
     mart_periods,
+    refresh_statistics,
     report_years,
     source_facts,
 )
@@ -58,6 +59,7 @@ def read_milestones(wh: Warehouse) -> pd.DataFrame:
 def build_marts(wh: Warehouse, registry: Registry, as_of: date, computed_at: datetime | None = None) -> Marts:
     """Every mart, computed from the current staged rows by the warehouse."""
     computed_at = computed_at or datetime.now(timezone.utc).replace(tzinfo=None)
+    refresh_statistics(wh)
     facts = source_facts(wh, as_of)
     years = report_years(facts, as_of)
     values = compute_values(wh, as_of, facts, mart_periods(years, as_of) + periods_asked(registry, as_of))

@@ -163,9 +163,10 @@ def data_dictionary_markdown() -> str:
             "Each indicator is one SQL query, computed by the warehouse (also `marts.indicators.query`). It reads "
             "`counted_<source>`: the source's current, not cancelled staged rows, one per period they fall in "
             "(an actor once per period whose date finds it in the network), and `periods` "
-            "(`period_id`, `first_day`, `last_day`, `as_of`), which the pipeline supplies: each year, each "
+            "(`period_id`, `year`, `first_day`, `last_day`, `as_of`; a row for each calendar year a period spans, "
+            "so that rows find their periods by a join on the year), which the pipeline supplies: each year, each "
             "quarter's year to date and each goal's period. To run a query yourself, create `periods` as a "
-            "temporary table, e.g. `CREATE TEMPORARY TABLE periods AS SELECT 2025 AS period_id, "
+            "temporary table, e.g. `CREATE TEMPORARY TABLE periods AS SELECT 1 AS period_id, 2025 AS year, "
             "DATE '2025-01-01' AS first_day, DATE '2025-12-31' AS last_day, DATE '2026-03-01' AS as_of`. "
             "`dimension` and `category` are NULL for the whole period; the breakdown runs the same query with "
             "each row in its category.", "",
