@@ -2,14 +2,15 @@
 
 Each indicator is one query (`indicators/registry.py`) over `counted_<source>`: the source's
 current, not cancelled staged rows, one per period it falls in (a `stock` source: one per
-period whose date finds it a member). `periods` is a small table of (period_id, first_day,
-last_day, as_of) that the caller provides; a breakdown is the same query over the same rows
-with `dimension` and `category` filled in (a row in each of its themes).
+period whose date finds it a member). `periods` is a small table of (period_id, year,
+first_day, last_day, as_of), a row for each calendar year a period spans, that the caller
+provides; a breakdown is the same query over the same rows with `dimension` and `category`
+filled in (a row in each of its themes).
 
 The SQL is a common subset of the two dialects: `count(*) FILTER (WHERE …)`, `EXTRACT`,
 `position`, `||`, `least`, `regexp_replace(…, 'g')`, `LATERAL unnest(regexp_split_to_array(…))`,
 `IS DISTINCT FROM` and `WITH … AS (VALUES …)`, tested on both (nsk_pipeline_tests/test_indicators.py).
-One thing cannot be spelled alike, and is a shim with two spellings (`KEY_NAME`): the
+One thing cannot be spelled alike, and is a shim with two spellings (`key_name`): the
 normalised name of a school or class (NFC, lower-cased, runs of whitespace collapsed,
 trimmed) — DuckDB's `nfc_normalize(x)` is PostgreSQL's `normalize(x, NFC)`, and RE2 and
 PostgreSQL write a Unicode whitespace character differently in a regular expression.
