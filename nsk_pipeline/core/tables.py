@@ -77,6 +77,8 @@ INDICATORS = [
     C("source", sa.Text, "the source it is computed from"),
     C("aggregation", sa.Text, "sum, distinct, stock or ratio: how it combines over a longer period"),
     C("polarity", sa.Text, "hoej_er_godt (high is good) or lav_er_godt"),
+    C("query", sa.Text, "the SQL that computes it, as run on this warehouse: one row per period (and breakdown "
+      "cell) over the source's counted rows; it reads `periods` (period_id, year, first_day, last_day, as_of: a row for each year a period spans)"),
 ]
 
 GOALS = [

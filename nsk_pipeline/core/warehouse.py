@@ -127,38 +127,6 @@ class Warehouse:
             result = conn.execute(sa.text(sql), params)
             return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
-    def read_frames(self, sql: str, batch_rows: int | None = None, categorical: bool = False
-                    ) -> Iterator[pd.DataFrame]:
-        """A query's rows as DataFrames, all at once or `batch_rows` at a time (never an empty
-        iteration: an empty result is one empty frame with the columns). DuckDB streams Arrow
-        batches, PostgreSQL rows from a server-side cursor: building Python row tuples of
-        millions of rows costs more than the query. Dates come back as datetime64; with
-        `categorical`, text columns as categoricals (one Python string per distinct value)."""
-        if self.dialect == "duckdb":
-            tables = self.read_arrow(sql, batch_rows or 500_000)
-            if batch_rows is None:
-                # Batch by batch into pandas, then joined: the whole result as Arrow and
-                # as pandas at once would hold every value twice.
-                yield _concat([arrow_frame(t, categorical) for t in tables])
-                return
-            for table in tables:
-                yield arrow_frame(table, categorical)
-            return
-        with self.engine.connect().execution_options(stream_results=True) as conn:
-            result = conn.execute(sa.text(sql))
-            columns = list(result.keys())
-            empty = True
-            for rows in result.partitions(batch_rows):
-                empty = False
-                frame = _dates_as_datetime64(pd.DataFrame(rows, columns=columns))
-                if categorical:
-                    for c in frame.columns:
-                        if frame[c].dtype == object:
-                            frame[c] = frame[c].astype("category")
-                yield frame
-            if empty:
-                yield pd.DataFrame(columns=columns)
-
     def read_arrow(self, sql: str, batch_rows: int) -> Iterator[pa.Table]:
         """A query's rows as Arrow tables of `batch_rows` (at least one, maybe empty): cheap to
         send to another process, which turns them into frames with `arrow_frame`."""
@@ -172,11 +140,17 @@ class Warehouse:
                 if empty:
                     yield reader.schema.empty_table()
             return
-        for frame in self.read_frames(sql, batch_rows=batch_rows):
-            yield pa.Table.from_pandas(frame, preserve_index=False)
-
-    def read_frame(self, sql: str, categorical: bool = False) -> pd.DataFrame:
-        return next(iter(self.read_frames(sql, categorical=categorical)))
+        # PostgreSQL: rows from a server-side cursor, `batch_rows` at a time.
+        with self.engine.connect().execution_options(stream_results=True) as conn:
+            result = conn.execute(sa.text(sql))
+            columns = list(result.keys())
+            empty = True
+            for rows in result.partitions(batch_rows):
+                empty = False
+                yield pa.Table.from_pandas(_dates_as_datetime64(pd.DataFrame(rows, columns=columns)),
+                                           preserve_index=False)
+            if empty:
+                yield pa.Table.from_pandas(pd.DataFrame(columns=columns), preserve_index=False)
 
     def has_table(self, schema: str, name: str) -> bool:
         with self.engine.connect() as conn:
@@ -212,20 +186,6 @@ def arrow_frame(table: pa.Table, categorical: bool = False) -> pd.DataFrame:
                                  or pa.types.is_large_string(col.type) else col)
                           for name, col in zip(table.column_names, table.columns)})
     return table.to_pandas(date_as_object=False)
-
-
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Frames one after another; categorical columns stay categorical (their categories united)."""
-    if len(frames) == 1:
-        return frames[0]
-    columns = {}
-    for name in frames[0].columns:
-        parts = [f[name] for f in frames]
-        if all(isinstance(p.dtype, pd.CategoricalDtype) for p in parts):
-            columns[name] = pd.Series(pd.api.types.union_categoricals(parts))
-        else:
-            columns[name] = pd.concat(parts, ignore_index=True)
-    return pd.DataFrame(columns)
 
 
 def _dates_as_datetime64(df: pd.DataFrame) -> pd.DataFrame:

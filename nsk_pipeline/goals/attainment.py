@@ -76,6 +76,19 @@ def goal_period(goal: Goal, plan: Plan, year: int) -> tuple[date, date]:
     return date(year, 1, 1), date(year, 12, 31)
 
 
+def actual_period(goal: Goal, plan: Plan, year: int) -> tuple[date, date]:
+    """The dates a numeric goal's row for `year` counts: a plan goal's row counts the plan's start
+    through the end of the year (cumulative by the indicator's rule), other goals the year itself."""
+    start = goal_period(goal, plan, year)[0] if goal.period == "plan" else date(year, 1, 1)
+    return start, date(year, 12, 31)
+
+
+def periods_asked(registry: Registry, as_of: date) -> list[tuple[date, date]]:
+    """Every period `goal_attainment` asks the engine about: computed before it is asked."""
+    return sorted({actual_period(g, registry.plans[g.plan], y) for g in registry.goals if g.kind == "numeric"
+                   for y in evaluation_years(g, registry.plans[g.plan], as_of)})
+
+
 def meets(value: float, comparison: str, target: float) -> bool:
     return value >= target if comparison == ">=" else value <= target
 
@@ -98,10 +111,7 @@ def _base_row(goal: Goal, plan: Plan, year: int, as_of: date) -> dict[str, Any]:
 
 def _judge_numeric(goal: Goal, plan: Plan, year: int, row: dict, engine: IndicatorEngine) -> dict:
     aggregation = INDICATORS[goal.indicator].aggregation
-    # A plan goal's row for year Y counts the plan's start through the end of Y (cumulative by
-    # the indicator's rule, which the engine applies); other goals count the year itself.
-    start = row["period_start"] if goal.period == "plan" else date(year, 1, 1)
-    actual = engine.value(goal.indicator, start, date(year, 12, 31)).value
+    actual = engine.value(goal.indicator, *actual_period(goal, plan, year)).value
     if actual is None:  # no data is not zero: nothing to judge, and nothing to date or project
         return {"status": "ikke_opgjort"}
     actual = float(actual)

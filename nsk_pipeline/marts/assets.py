@@ -6,7 +6,7 @@ import dagster as dg
 from nsk_pipeline.core import tables
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.goals.registry import load_registry
-from nsk_pipeline.marts.build import build_marts, publish, read_current
+from nsk_pipeline.marts.build import build_marts, publish
 from nsk_pipeline.marts.expectations import docs_index_for
 from nsk_pipeline.sources.assets import staging_key
 from nsk_pipeline.sources.specs import SOURCES
@@ -34,7 +34,7 @@ def _column_schema(name: str) -> dg.TableSchema:
 
 MART_SPECS = [
     dg.AssetSpec(mart_key(name), group_name=group, description=grain,
-                 deps=[staging_key(s) for s in SOURCES], kinds={"pandas", "sql"},
+                 deps=[staging_key(s) for s in SOURCES], kinds={"sql"},
                  owners=["team:data-engineering"],
                  metadata={"dagster/column_schema": _column_schema(name), "grain": grain})
     for name, (group, grain) in GRAINS.items()
@@ -43,7 +43,7 @@ MART_SPECS = [
 
 @dg.multi_asset(specs=MART_SPECS, name="marts", can_subset=False)
 def marts(context: dg.AssetExecutionContext, nsk: NskResource):
-    """Compute every mart from the staged sources and publish them together."""
+    """Compute every mart from the staged sources, in the warehouse, and publish them together."""
     stale = stale_sources(nsk.warehouse, nsk.raw_path, nsk.as_of_date, context.run_id)
     if stale:
         # Every refresh must equal a full refresh: marts from out-of-date staging are not published.
@@ -51,8 +51,7 @@ def marts(context: dg.AssetExecutionContext, nsk: NskResource):
                                      "stage now; materialise the sources with the marts (`nsk materialize`, or the "
                                      "quarterly_refresh job). " + "; ".join(stale))
     registry = load_registry(nsk.goals_path)
-    current, file_loads = read_current(nsk.warehouse)
-    built = build_marts(current, file_loads, registry, nsk.as_of_date)
+    built = build_marts(nsk.warehouse, registry, nsk.as_of_date)
     publish(nsk.warehouse, built)
     status_counts = built["goal_attainment"]["status"].value_counts().to_dict()
     for name in GRAINS:

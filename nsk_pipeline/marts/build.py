@@ -1,4 +1,9 @@
-"""Build every mart from the staged tables: plain functions, no Dagster."""
+"""Build every mart from the staged tables and publish them: plain functions, no Dagster.
+
+The warehouse computes the indicators (`indicators/engine.py`); what comes back to Python is
+small: the values per indicator and period, the breakdown cells, the milestone rows. Python
+applies the goal rules and disclosure control to those and writes the marts.
+"""
 
 from __future__ import annotations
 
@@ -10,25 +15,23 @@ import pandas as pd
 from nsk_pipeline.core import tables
 from nsk_pipeline.core.faults import fault_point
 from nsk_pipeline.core.warehouse import Warehouse
-from nsk_pipeline.goals.attainment import goal_attainment
+from nsk_pipeline.goals.attainment import goal_attainment, periods_asked
 from nsk_pipeline.goals.registry import Registry
 from nsk_pipeline.indicators.disclosure import suppress
 from nsk_pipeline.indicators.engine import (
-    PandasIndicatorEngine,
-    countable_rows,
-    indicator_breakdown,
+    compute_breakdown,
+    compute_values,
+    indicator_query,
     indicator_quarterly,
     indicator_yearly,
-    key_columns,
+    mart_periods,
+    refresh_statistics,
     report_years,
-    source_columns,
     source_facts,
 )
 from nsk_pipeline.indicators.registry import INDICATORS
-from nsk_pipeline.sources.staged import typed_staging
-from nsk_pipeline.sources.specs import SOURCES
 
-INDICATOR_SOURCES = [s for s in SOURCES if s != "milepaele"]
+MILESTONE_COLUMNS = ["maal_id", "aar", "opfyldt", "bemaerkning"]
 
 
 @dataclass
@@ -39,67 +42,35 @@ class Marts:
         return self.frames[name]
 
 
-def read_current(wh: Warehouse) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
-    """The current version of every staged record, and the file loads. Ids the indicators only
-    compare (`key_columns`) come as integer codes, NaN for none."""
-    current = {}
-    for name, spec in SOURCES.items():
-        # Only what the indicators read, text as categoricals and ids as codes numbered by the
-        # database: a source can hold millions of rows, and ids millions of distinct values.
-        columns = source_columns(name) if name in INDICATOR_SOURCES else None
-        keys = key_columns(name) if name in INDICATOR_SOURCES else []
-        if wh.has_table("staging", name):
-            frame = wh.read_frame(_current_sql(name, columns, keys), categorical=True)
-            codes = {c: frame.pop(c).astype(float) for c in keys}
-        else:
-            frame, codes = pd.DataFrame(), {c: pd.Series(dtype=float) for c in keys}
-        df = typed_staging(spec, frame, [c for c in columns if c not in keys] if columns else None)
-        current[name] = df.assign(**codes)[columns] if columns else df
-    loads = wh.read_table("meta", "file_loads") if wh.has_table("meta", "file_loads") else pd.DataFrame(
-        columns=[c.name for c in tables.FILE_LOADS])
-    wh.release_memory()  # the indicator engine needs the room more than DuckDB's cache of what was read
-    return current, loads
+def indicator_registry(dialect: str) -> pd.DataFrame:
+    """`marts.indicators`: the registry, with each indicator's query as it runs on `dialect`."""
+    return pd.DataFrame([{"indicator_id": i.id, "name": i.name, "definition": i.definition, "unit": i.unit,
+                          "source": i.source, "aggregation": i.aggregation, "polarity": i.polarity,
+                          "query": indicator_query(i.id, dialect)} for i in INDICATORS.values()],
+                        columns=[c.name for c in tables.INDICATORS])
 
 
-def _current_sql(source: str, columns: list[str] | None, keys: list[str]) -> str:
-    """The current rows' `columns` (all without), each of `keys` as the number of its value among
-    the distinct values: joined to a numbering of those, which the database holds only while the
-    query runs (a window over all rows would hold every row)."""
-    table, where = f"staging.{source}", "er_gaeldende"
-    if not columns:
-        return f"SELECT * FROM {table} WHERE {where}"
-    numbered = [f'k{i} AS (SELECT v, row_number() OVER () AS code FROM (SELECT DISTINCT "{c}" AS v '
-                f'FROM {table} WHERE {where} AND "{c}" IS NOT NULL) AS d)' for i, c in enumerate(keys)]
-    select = ", ".join(f'k{keys.index(c)}.code AS "{c}"' if c in keys else f's."{c}"' for c in columns)
-    joins = "".join(f' LEFT JOIN k{i} ON s."{c}" = k{i}.v' for i, c in enumerate(keys))
-    return (f"WITH {', '.join(numbered)} " if numbered else "") + \
-        f"SELECT {select} FROM {table} AS s{joins} WHERE s.{where}"
+def read_milestones(wh: Warehouse) -> pd.DataFrame:
+    if not wh.has_table("staging", "milepaele"):
+        return pd.DataFrame(columns=MILESTONE_COLUMNS)
+    return wh.read_sql(f"SELECT {', '.join(MILESTONE_COLUMNS)} FROM staging.milepaele WHERE er_gaeldende")
 
 
-def build_marts(current: dict[str, pd.DataFrame], file_loads: pd.DataFrame, registry: Registry,
-                as_of: date, computed_at: datetime | None = None) -> Marts:
-    """Every mart, from the current rows of each source (`current` is consumed: emptied as read)."""
+def build_marts(wh: Warehouse, registry: Registry, as_of: date, computed_at: datetime | None = None) -> Marts:
+    """Every mart, computed from the current staged rows by the warehouse."""
     computed_at = computed_at or datetime.now(timezone.utc).replace(tzinfo=None)
-    facts = {s: source_facts(s, file_loads, current[s]) for s in INDICATOR_SOURCES}
-    milestones = current["milepaele"][["maal_id", "aar", "opfyldt", "bemaerkning"]]
-    rows = {}
-    for s in INDICATOR_SOURCES:
-        rows[s] = countable_rows(s, current[s])
-        # Consumed: a source's staged rows can be millions, and the engine keeps its compact copy.
-        current[s] = current[s].iloc[:0]
-    engine = PandasIndicatorEngine.from_rows(rows, facts, as_of)
+    refresh_statistics(wh)
+    facts = source_facts(wh, as_of)
     years = report_years(facts, as_of)
+    values = compute_values(wh, as_of, facts, mart_periods(years, as_of) + periods_asked(registry, as_of))
     _, goals = registry.to_frames()
-    indicators = pd.DataFrame([{"indicator_id": i.id, "name": i.name, "definition": i.definition, "unit": i.unit,
-                                "source": i.source, "aggregation": i.aggregation, "polarity": i.polarity}
-                               for i in INDICATORS.values()])
     return Marts({
-        "indicator_yearly": indicator_yearly(engine, years),
-        "indicator_quarterly": indicator_quarterly(engine, years),
-        "indicator_breakdown": suppress(indicator_breakdown(engine, years)),
-        "indicators": indicators,
+        "indicator_yearly": indicator_yearly(values, years),
+        "indicator_quarterly": indicator_quarterly(values, years),
+        "indicator_breakdown": suppress(compute_breakdown(wh, as_of, facts, years)),
+        "indicators": indicator_registry(wh.dialect),
         "goals": goals,
-        "goal_attainment": goal_attainment(registry, engine, milestones, as_of, computed_at),
+        "goal_attainment": goal_attainment(registry, values, read_milestones(wh), as_of, computed_at),
     })
 
 

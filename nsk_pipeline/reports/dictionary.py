@@ -21,6 +21,7 @@ from typing import Any
 from nsk_pipeline.core import tables
 from nsk_pipeline.core.warehouse import Column
 from nsk_pipeline.goals.registry import load_registry
+from nsk_pipeline.indicators.engine import indicator_query
 from nsk_pipeline.indicators.registry import INDICATORS
 from nsk_pipeline.reports.view import SPOR_LABELS, VIEW_COLUMNS, VIEW_NAME
 from nsk_pipeline.sources.ingest import staged_columns
@@ -158,7 +159,22 @@ def data_dictionary_markdown() -> str:
             "|---|---|---|---|---|---|---|"]
     out += [f"| `{i.id}` | {_md(i.name)} | {i.source} | {i.aggregation} | {_md(i.unit)} | {i.polarity} | "
             f"{_md(i.definition)} |" for i in INDICATORS.values()]
-    out.append("")
+    out += ["", "### Indicator queries", "",
+            "Each indicator is one SQL query, computed by the warehouse (also `marts.indicators.query`). It reads "
+            "`counted_<source>`: the source's current, not cancelled staged rows, one per period they fall in "
+            "(an actor once per period whose date finds it in the network), and `periods` "
+            "(`period_id`, `year`, `first_day`, `last_day`, `as_of`; a row for each calendar year a period spans, "
+            "so that rows find their periods by a join on the year), which the pipeline supplies: each year, each "
+            "quarter's year to date and each goal's period. To run a query yourself, create `periods` as a "
+            "temporary table, e.g. `CREATE TEMPORARY TABLE periods AS SELECT 1 AS period_id, 2025 AS year, "
+            "DATE '2025-01-01' AS first_day, DATE '2025-12-31' AS last_day, DATE '2026-03-01' AS as_of`. "
+            "`dimension` and `category` are NULL for the whole period; the breakdown runs the same query with "
+            "each row in its category.", "",
+            "The queries below are DuckDB's. PostgreSQL runs the same text but for the normalised school and "
+            "class names (`nfc_normalize(x)` is `normalize(x, NFC)` there, and the regular expression writes "
+            "the Unicode whitespace characters as `\\xhh`/`\\uhhhh`).", ""]
+    for i in INDICATORS.values():
+        out += [f"#### `{i.id}`", "", "```sql", indicator_query(i.id, "duckdb"), "```", ""]
 
     registry = load_registry()
     out += ["## Goals", "",
