@@ -224,7 +224,7 @@ REFRESHES = [refresh_cli, refresh_after_a_failed_run, refresh_with_rotated_key, 
 
 
 # Two sequences that together take every delivery and every kind of refresh, then random ones.
-@settings(max_examples=4, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@settings(max_examples=2, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(steps=st.lists(st.tuples(st.sampled_from(DELIVERIES), st.sampled_from(REFRESHES)), min_size=1, max_size=3),
        first=st.sampled_from([refresh_cli, marts_only]))
 @example(first=marts_only, steps=[(course_into_next_year, refresh_by_schedule_request),
