@@ -127,52 +127,67 @@ else:  # until definitions.py wires the schedule in
 """
 
 
-def test_real_tick_through_the_scheduler(tmp_path, monkeypatch):
-    from dagster._core.remote_origin import InProcessCodeLocationOrigin
-    from dagster._core.scheduler.instigation import TickStatus
-    from dagster._core.test_utils import freeze_time
-    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-    from dagster._core.workspace.context import WorkspaceProcessContext
-    from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
-    from dagster._scheduler.scheduler import launch_scheduled_runs
-    from dagster._time import get_current_datetime
+class Scheduler:
+    """The scheduler daemon's own code path (`launch_scheduled_runs`) over an instance configured
+    by `instance_yaml` and a workspace loading the code location, at frozen clock times."""
 
-    home = tmp_path / "scheduler_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(textwrap.dedent("""\
+    def __init__(self, tmp_path, monkeypatch, instance_yaml: str):
+        from dagster._core.remote_origin import InProcessCodeLocationOrigin
+        from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+        home = tmp_path / "scheduler_home"
+        home.mkdir()
+        (home / "dagster.yaml").write_text(textwrap.dedent(instance_yaml))
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
+        defs_file = tmp_path / "nsk_defs_with_schedule.py"
+        defs_file.write_text(DEFS_FILE)
+        self.origin = InProcessCodeLocationOrigin(
+            LoadableTargetOrigin(python_file=str(defs_file), attribute="defs", working_directory=str(REPO)),
+            location_name="nsk_pipeline")
+        self.instance = dg.DagsterInstance.get()
+        self.schedule = None
+
+    def wake(self, when: datetime) -> None:
+        """The daemon wakes at `when`; the first wake starts the schedule."""
+        from dagster._core.test_utils import freeze_time
+        from dagster._core.workspace.context import WorkspaceProcessContext
+        from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+        from dagster._scheduler.scheduler import launch_scheduled_runs
+        from dagster._time import get_current_datetime
+
+        with freeze_time(when):
+            with WorkspaceProcessContext(self.instance, InProcessWorkspaceLoadTarget(self.origin)) as workspace:
+                if self.schedule is None:
+                    entry = next(iter(workspace.create_request_context().get_code_location_entries().values()))
+                    assert entry.code_location, entry.load_error
+                    repo = next(iter(entry.code_location.get_repositories().values()))
+                    self.schedule = repo.get_schedule(SCHEDULE_NAME)
+                    self.instance.start_schedule(self.schedule)
+                list(launch_scheduled_runs(workspace, logging.getLogger("nsk_test_scheduler"),
+                                           get_current_datetime(), iteration_times={}))
+
+    def ticks(self):
+        return self.instance.get_ticks(self.schedule.get_remote_origin_id(), self.schedule.selector_id)
+
+
+def test_real_tick_through_the_scheduler(tmp_path, monkeypatch):
+    from dagster._core.scheduler.instigation import TickStatus
+
+    scheduler = Scheduler(tmp_path, monkeypatch, """\
         run_coordinator:
           module: dagster._core.run_coordinator
           class: QueuedRunCoordinator
           config:
             max_concurrent_runs: 1
-        """))
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    defs_file = tmp_path / "nsk_defs_with_schedule.py"
-    defs_file.write_text(DEFS_FILE)
-    origin = InProcessCodeLocationOrigin(
-        LoadableTargetOrigin(python_file=str(defs_file), attribute="defs", working_directory=str(REPO)),
-        location_name="nsk_pipeline")
-    logger = logging.getLogger("nsk_test_scheduler")
-
-    with dg.DagsterInstance.get() as instance:
-        with freeze_time(datetime(2026, 3, 20, 12, 0, tzinfo=CPH)):
-            with WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as workspace:
-                entry = next(iter(workspace.create_request_context().get_code_location_entries().values()))
-                assert entry.code_location, entry.load_error
-                repo = next(iter(entry.code_location.get_repositories().values()))
-                remote_schedule = repo.get_schedule(SCHEDULE_NAME)
-                instance.start_schedule(remote_schedule)
-
-                # Before the tick: nothing to do.
-                list(launch_scheduled_runs(workspace, logger, get_current_datetime(), iteration_times={}))
-                assert instance.get_runs() == []
+        """)
+    instance = scheduler.instance
+    with instance:
+        scheduler.wake(datetime(2026, 3, 20, 12, 0, tzinfo=CPH))
+        assert instance.get_runs() == []  # before the tick: nothing to do
 
         # The daemon wakes up a minute after 06:00 on 5 April 2026 (summer time, 04:00 UTC).
-        with freeze_time(datetime(2026, 4, 5, 6, 1, tzinfo=CPH)):
-            with WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as workspace:
-                list(launch_scheduled_runs(workspace, logger, get_current_datetime(), iteration_times={}))
-
-        ticks = instance.get_ticks(remote_schedule.get_remote_origin_id(), remote_schedule.selector_id)
+        scheduler.wake(datetime(2026, 4, 5, 6, 1, tzinfo=CPH))
+        ticks = scheduler.ticks()
         assert len(ticks) == 1
         tick = ticks[0]
         assert tick.status == TickStatus.SUCCESS, tick.error
@@ -186,9 +201,7 @@ def test_real_tick_through_the_scheduler(tmp_path, monkeypatch):
         assert not run.run_config.get("resources")
 
         # The next quarter's tick makes the next run; the first is not repeated.
-        with freeze_time(datetime(2026, 7, 5, 6, 1, tzinfo=CPH)):
-            with WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as workspace:
-                list(launch_scheduled_runs(workspace, logger, get_current_datetime(), iteration_times={}))
+        scheduler.wake(datetime(2026, 7, 5, 6, 1, tzinfo=CPH))
         runs = instance.get_runs()
         assert sorted(r.tags[TAG_AS_OF] for r in runs) == ["2026-04-05", "2026-07-05"]
 
@@ -200,14 +213,7 @@ def test_the_daemons_tick_runs_a_refresh_equal_to_a_full_run(tmp_path, monkeypat
     leaves staging and the marts exactly as a fresh full run does."""
     import shutil
 
-    from dagster._core.remote_origin import InProcessCodeLocationOrigin
     from dagster._core.scheduler.instigation import TickStatus
-    from dagster._core.test_utils import freeze_time
-    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-    from dagster._core.workspace.context import WorkspaceProcessContext
-    from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
-    from dagster._scheduler.scheduler import launch_scheduled_runs
-    from dagster._time import get_current_datetime
 
     from nsk_pipeline_tests.conftest import DEMO_RAW
     from nsk_pipeline_tests.test_refresh_equals_full import (
@@ -221,36 +227,18 @@ def test_the_daemons_tick_runs_a_refresh_equal_to_a_full_run(tmp_path, monkeypat
     assert materialize({}) == 0  # the previous quarter's refresh
     course_into_next_year(raw)  # then a correction arrives
 
-    home = tmp_path / "daemon_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(textwrap.dedent("""\
+    scheduler = Scheduler(tmp_path, monkeypatch, """\
         run_coordinator:
           module: dagster._core.run_coordinator
           class: DefaultRunCoordinator
         run_launcher:
           module: dagster._core.launcher.sync_in_memory_run_launcher
           class: SyncInMemoryRunLauncher
-        """))
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    defs_file = tmp_path / "nsk_defs_with_schedule.py"
-    defs_file.write_text(DEFS_FILE)
-    origin = InProcessCodeLocationOrigin(
-        LoadableTargetOrigin(python_file=str(defs_file), attribute="defs", working_directory=str(REPO)),
-        location_name="nsk_pipeline")
-    logger = logging.getLogger("nsk_test_scheduler")
-    with dg.DagsterInstance.get() as instance:
-        with freeze_time(datetime(2026, 1, 4, 12, 0, tzinfo=CPH)):
-            with WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as workspace:
-                entry = next(iter(workspace.create_request_context().get_code_location_entries().values()))
-                assert entry.code_location, entry.load_error
-                repo = next(iter(entry.code_location.get_repositories().values()))
-                remote_schedule = repo.get_schedule(SCHEDULE_NAME)
-                instance.start_schedule(remote_schedule)
-                list(launch_scheduled_runs(workspace, logger, get_current_datetime(), iteration_times={}))
-        with freeze_time(datetime(2026, 1, 5, 6, 1, tzinfo=CPH)):
-            with WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as workspace:
-                list(launch_scheduled_runs(workspace, logger, get_current_datetime(), iteration_times={}))
-        (tick,) = instance.get_ticks(remote_schedule.get_remote_origin_id(), remote_schedule.selector_id)
+        """)
+    with scheduler.instance as instance:
+        scheduler.wake(datetime(2026, 1, 4, 12, 0, tzinfo=CPH))
+        scheduler.wake(datetime(2026, 1, 5, 6, 1, tzinfo=CPH))
+        (tick,) = scheduler.ticks()
         assert tick.status == TickStatus.SUCCESS, tick.error
         run = instance.get_run_by_id(tick.run_ids[0])
         assert run.status == dg.DagsterRunStatus.SUCCESS, run.status
