@@ -21,17 +21,24 @@ import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+if TYPE_CHECKING:
+    import duckdb
+
 __all__ = [
     "FileRejected",
+    "RawExport",
     "RawTable",
     "DATA_SUFFIXES",
     "export_date_from_name",
     "is_data_file",
     "normalise_header",
+    "drop_export",
+    "read_export",
     "read_table",
 ]
 
@@ -134,6 +141,51 @@ def read_table(path: Path | str, expected_columns: Iterable[str] | None = None) 
     except Exception as exc:  # noqa: BLE001 - anything else becomes a generic rejection
         raise FileRejected(f"the file could not be read (unexpected {type(exc).__name__})") from None
     raise FileRejected("unsupported file type (expected .csv or .xlsx)")
+
+
+@dataclass
+class RawExport:
+    """A file read as a relation of text in a DuckDB connection (see :func:`read_export`)."""
+
+    view: str  # a name in the connection to SELECT from
+    header: list[str]  # normalised header names in file order (unnamed blank columns left out)
+    encoding: str  # utf-8 | utf-8-sig | cp1252 | xlsx
+    separator: str | None
+    rows: int  # data rows read
+
+
+_export_ids = itertools.count(1)
+
+
+def read_export(
+    con: "duckdb.DuckDBPyConnection", path: Path | str, expected_columns: Iterable[str] | None = None
+) -> RawExport:
+    """The file as a relation of text in ``con``: one row per data row, a VARCHAR column per
+    header name (normalised: stripped, lower-cased, inner whitespace collapsed), each value
+    trimmed with blank -> NULL, plus ``source_row`` BIGINT: the row as a spreadsheet shows it
+    (header = row 1; blank rows skipped but counted). Raises :class:`FileRejected` (whose
+    reason never holds a cell value) when the file cannot be used."""
+    import pyarrow as pa
+
+    table = read_table(path, expected_columns)
+    header = list(table.frame.columns)
+    arrays = [pa.array(table.frame[c].tolist(), type=pa.string()) for c in header]
+    arrays.append(pa.array(table.row_numbers, type=pa.int64()))
+    arrow = pa.Table.from_arrays(arrays, names=[*header, "source_row"])
+    name = f"raw_export_{next(_export_ids)}"
+    con.register(name, arrow)
+    return RawExport(
+        view=name,
+        header=header,
+        encoding=table.encoding,
+        separator=table.separator,
+        rows=len(table.row_numbers),
+    )
+
+
+def drop_export(con: "duckdb.DuckDBPyConnection", export: RawExport) -> None:
+    """Forget the relation :func:`read_export` made (its rows are freed with it)."""
+    con.unregister(export.view)
 
 
 # --------------------------------------------------------------------------- shared
