@@ -12,7 +12,7 @@ from nsk_pipeline.core import tables
 from nsk_pipeline.core.partitions import YEARS, run_years
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.core.warehouse import Column
-from nsk_pipeline.sources.ingest import SourceResult, ingest_source, reason_list, row_year
+from nsk_pipeline.sources.ingest import SourceResult, ingest_source, reason_list
 from nsk_pipeline.sources.specs import SOURCES, SourceSpec
 
 GROUP = "sources"
@@ -44,33 +44,21 @@ def staging_columns(spec: SourceSpec) -> list[Column]:
                       Column("er_gaeldende", sa.Boolean, "true for the version that counts (latest export wins)")]
 
 
-def write_source(nsk: NskResource, result: SourceResult, run_id: str, years: tuple[int, int] | None = None) -> None:
-    """Replace the source's staging rows, quarantine rows and file loads in one transaction:
-    all of them, or with `years` only the rows of those years (file loads are per file, always whole)."""
+def write_source(nsk: NskResource, result: SourceResult, run_id: str) -> None:
+    """Replace all the source's staging rows, quarantine rows and file loads in one transaction."""
     wh = nsk.warehouse
     spec = SOURCES[result.source]
     now = datetime.now(timezone.utc).replace(tzinfo=None)
-    staged = result.parts  # Arrow tables: DuckDB scans them without a pandas copy
     quarantine = result.quarantine.assign(run_id=run_id)
     loads = result.file_loads.assign(as_of=nsk.as_of_date, loaded_at=now, run_id=run_id)
-    in_staged = in_quarantine = None
-    if years is not None:
-        first, last = years
-        staged = (part[row_year(spec, part).between(first, last)] for part in result.frames())
-        quarantine = quarantine[quarantine["row_year"].between(first, last)] if len(quarantine) else quarantine
-        year_of = ((lambda t: sa.extract("year", t.c[spec.date_column])) if spec.date_column
-                   else (lambda t: t.c["aar"]))
-        in_staged = lambda t: year_of(t).between(first, last)  # noqa: E731
-        in_quarantine = lambda t: t.c["row_year"].between(first, last)  # noqa: E731
     with wh.transaction() as conn:
         wh.ensure_schemas(conn)
         staged_table = wh.ensure_table(conn, "staging", result.source, staging_columns(spec))
-        wh.replace_rows(conn, staged_table, staged, condition=in_staged)
+        wh.replace_rows(conn, staged_table, result.arrow_batches())
         q_table = wh.ensure_table(conn, "quarantine", "rejected_rows", tables.REJECTED_ROWS)
-        wh.replace_rows(conn, q_table, quarantine, where={"source": result.source}, condition=in_quarantine)
+        wh.replace_rows(conn, q_table, quarantine, where={"source": result.source})
         f_table = wh.ensure_table(conn, "meta", "file_loads", tables.FILE_LOADS)
         wh.replace_rows(conn, f_table, loads, where={"source": result.source})
-    wh.release_memory()  # the next source's ingest needs the room more than DuckDB's cache of this one
 
 
 PERSONAL = ("borger_pseudonym", "koen", "aldersgruppe")
@@ -101,7 +89,7 @@ def _column_schema(spec: SourceSpec) -> dg.TableSchema:
 def build_staging_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     deps = [staging_key("omraade_aktoerer")] if spec.name == "omraade_aktiviteter" else []
 
-    @dg.asset(key=staging_key(spec.name), group_name=GROUP, deps=deps, kinds={"pandas", "pandera"},
+    @dg.asset(key=staging_key(spec.name), group_name=GROUP, deps=deps, kinds={"duckdb", "pandera"},
               partitions_def=YEARS, backfill_policy=dg.BackfillPolicy.single_run(),
               description=f"{spec.description} Typed and validated; one row per version of a record read, "
                           f"`er_gaeldende` marks the version that counts (latest export wins).",
@@ -117,27 +105,29 @@ def build_staging_asset(spec: SourceSpec) -> dg.AssetsDefinition:
 
             registry = load_registry(nsk.goals_path)
             milestone_goals = [g.id for g in registry.goals if g.kind == "milestone"]
-        result = ingest_source(spec, nsk.raw_path / spec.name, nsk.as_of_date, key, known_actors, milestone_goals,
-                               workers=nsk.workers)
-        for message in result.messages:
-            context.log.info(message)
-        years = run_years(context.run.tags)
-        write_source(nsk, result, context.run_id, years)
-        loads = result.file_loads
-        return dg.MaterializeResult(metadata={
-            "rows_read": int(loads["rows_read"].sum()),
-            "rows_staged": result.rows_staged,
-            "rows_current": result.rows_current,
-            "rows_quarantined": len(result.quarantine),
-            "files_loaded": int((loads["status"] == "loaded").sum()),
-            "files_rejected": int((loads["status"] == "rejected").sum()),
-            "quarantine_reasons": _reason_counts(result.quarantine),
-            "as_of": nsk.as_of,
-            "years": "all" if years is None else f"{years[0]}-{years[1]}",
-            "preview": dg.MetadataValue.md(preview(result.head_current(5), spec)),
-        })
+        with ingest_source(spec, nsk.raw_path / spec.name, nsk.as_of_date, key, known_actors,
+                           milestone_goals) as result:
+            for message in result.messages:
+                context.log.info(message)
+            write_source(nsk, result, context.run_id)
+            return _materialization(spec, result, nsk.as_of)
 
     return _staging
+
+
+def _materialization(spec: SourceSpec, result: SourceResult, as_of: str) -> dg.MaterializeResult:
+    loads = result.file_loads
+    return dg.MaterializeResult(metadata={
+        "rows_read": int(loads["rows_read"].sum()),
+        "rows_staged": result.rows_staged,
+        "rows_current": result.rows_current,
+        "rows_quarantined": len(result.quarantine),
+        "files_loaded": int((loads["status"] == "loaded").sum()),
+        "files_rejected": int((loads["status"] == "rejected").sum()),
+        "quarantine_reasons": _reason_counts(result.quarantine),
+        "as_of": as_of,
+        "preview": dg.MetadataValue.md(preview(result.head_current(5), spec)),
+    })
 
 
 def _known_actors(nsk: NskResource) -> list[str]:
@@ -146,8 +136,8 @@ def _known_actors(nsk: NskResource) -> list[str]:
     Read from the exports, not the staging table: after a rebuild of some years that table can
     hold rows staged by a run with another as-of date.
     """
-    register = ingest_source(SOURCES["omraade_aktoerer"], nsk.raw_path / "omraade_aktoerer", nsk.as_of_date)
-    return [str(a) for a in register.staged["aktoer_id"].dropna().unique()]
+    with ingest_source(SOURCES["omraade_aktoerer"], nsk.raw_path / "omraade_aktoerer", nsk.as_of_date) as register:
+        return [a for (a,) in register.con.execute("SELECT DISTINCT aktoer_id FROM staged").fetchall()]
 
 
 staging_assets = [build_staging_asset(spec) for spec in SOURCES.values()]
