@@ -41,10 +41,7 @@ def typed(con, col: ColumnSpec, texts: list[str | None], export: dt.date = EXPOR
     """(value..., reason) per text, as the typing query gives them."""
     columns = (ColumnSpec("oprettet", "date"), col) if col.kind == "cpr" else (col,)
     spec = SourceSpec("t", columns, key=(), date_column=None)
-    layers, values, errors = T.typed_columns(spec, "export_date")
-    relation = "(SELECT * FROM t)"
-    for layer in layers:
-        relation = f"(SELECT *, {', '.join(layer)} FROM {relation})"
+    relation, values, errors = T.typing_relation(spec, "(SELECT * FROM t)", set(spec.column_names))
     wanted = values[1:] if col.kind == "cpr" else values
     sql = f"SELECT {', '.join(wanted)}, {errors[-1]} FROM {relation} ORDER BY n"
     con.execute("CREATE OR REPLACE TEMP TABLE t (n INT, export_date DATE, oprettet VARCHAR, "

@@ -34,8 +34,8 @@ from nsk_pipeline.sources.readers import FileRejected, drop_export, export_date_
 from nsk_pipeline.sources.schemas import row_failures, schema_for
 from nsk_pipeline.sources.specs import SOURCES as SOURCES_BY_NAME
 from nsk_pipeline.sources.specs import SourceSpec
-from nsk_pipeline.sources.sql_typing import (MASK, hmac_pads, ident, install_macros, literal, typed_columns,
-                                             typed_names)
+from nsk_pipeline.sources.sql_typing import (MASK, hmac_pads, ident, install_macros, literal, typed_names,
+                                             typing_relation)
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 CPR_LIKE = re.compile(r"(?<!\d)(?:\d{6}-?\d{4}|\d{5}-\d{4}|\d{9})(?!\d)")
 
 # Rows pandera validates at a time: polars holds one batch, DuckDB the rest (spilling if need be).
-VALIDATE_BATCH_ROWS = 500_000
+VALIDATE_BATCH_ROWS = 200_000
 META_COLUMNS = ["export_date", "source_file", "source_row", "er_gaeldende"]
 QUARANTINE_COLUMNS = ["source", "file_name", "export_date", "row_number", "record_key", "reasons", "row_data"]
 FILE_LOAD_COLUMNS = ["source", "file_name", "export_date", "sha256", "status", "reason", "encoding", "separator",
@@ -117,7 +117,7 @@ class SourceResult:
         return self.con.execute("SELECT count(*) FROM staged WHERE er_gaeldende").fetchone()[0]
 
     def arrow_batches(self, batch_rows: int = 200_000) -> pa.RecordBatchReader:
-        """The staged rows as a stream of Arrow batches (in file order)."""
+        """The staged rows as a stream of Arrow batches (in no particular order)."""
         cols = ", ".join(ident(c) for c in self.columns)
         return self.con.cursor().sql(f"SELECT {cols} FROM staged").to_arrow_reader(batch_rows)
 
@@ -281,16 +281,14 @@ def _typing_query(spec: SourceSpec, index: int, load: FileLoad, view: str, heade
         if spec.sensitive and c not in spec.sensitive and c in header:
             text = f"nsk_mask({text})"
         raw.append(f"{text} AS {ident(c)}")
-    export_date = f"DATE '{load.export_date.isoformat()}'"
-    layers, values, errors = typed_columns(spec, export_date, frozenset(spec.column_names) - header)
     kept = [("NULL::VARCHAR" if c not in header else f"CASE WHEN {ident(c)} IS NOT NULL THEN '{MASK}' END"
              if c in spec.sensitive else ident(c)) + f" AS {ident('_r_' + c)}" for c in _raw_kept(spec)]
+    export_date = f"DATE '{load.export_date.isoformat()}'"
+    base = f"(SELECT source_row, {export_date} AS export_date, {', '.join(raw)} FROM {ident(view)})"
+    relation, values, errors = typing_relation(spec, base, header)
     named_errors = [f"{e} AS {ident('_e_' + c.name)}" for e, c in zip(errors, spec.columns)]
-    relation = f"(SELECT source_row, {', '.join(raw)} FROM {ident(view)})"
-    for layer in layers:
-        relation = f"(SELECT *, {', '.join(layer)} FROM {relation})"
     return (f"INSERT INTO rows BY NAME SELECT ({index}::BIGINT << 32) + source_row AS _id, "
-            f"{literal(load.file_name)} AS source_file, {export_date} AS export_date, source_row, "
+            f"{literal(load.file_name)} AS source_file, export_date, source_row, "
             f"{', '.join(values + named_errors + kept)} FROM {relation}")
 
 
@@ -340,14 +338,22 @@ def _resolve_versions(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
     """Latest valid export per key wins, over every export of the source: a key's versions on
     one export date with different signatures are a conflict (all quarantined); of the rest,
     the first in file order of the key's latest export date counts (`er_gaeldende`)."""
+    # Signatures are compared only within (key, date) groups of two or more versions: most keys
+    # have one version per export date, and comparing wide rows is what costs.
     con.execute(f"""
         CREATE TABLE versions AS
-        SELECT _id, _key, export_date, source_file, source_row,
-               min(_sig) OVER same_date IS DISTINCT FROM max(_sig) OVER same_date AS _conflicted
-        FROM (SELECT _id, {_key_sql(spec)} AS _key, {_signature_sql(spec)} AS _sig, export_date, source_file,
-                     source_row
-              FROM checked WHERE len(_reasons) = 0)
-        WINDOW same_date AS (PARTITION BY _key, export_date)""")
+        WITH v AS (
+            SELECT _id, {_key_sql(spec)} AS _key, export_date, source_file, source_row
+            FROM checked WHERE len(_reasons) = 0),
+        sizes AS (
+            SELECT *, count(*) OVER (PARTITION BY _key, export_date) AS _n FROM v),
+        compared AS (
+            SELECT s._id, min(_sig) OVER same_date IS DISTINCT FROM max(_sig) OVER same_date AS _conflicted
+            FROM (SELECT s._id, s._key, s.export_date, {_signature_sql(spec)} AS _sig
+                  FROM sizes s JOIN checked USING (_id) WHERE s._n > 1) s
+            WINDOW same_date AS (PARTITION BY _key, export_date))
+        SELECT s._id, s._key, s.export_date, s.source_file, s.source_row, coalesce(c._conflicted, false) AS _conflicted
+        FROM sizes s LEFT JOIN compared c USING (_id)""")
     con.execute("""
         CREATE TABLE counting AS
         SELECT _id, _key, source_file, source_row, export_date FROM versions WHERE NOT _conflicted

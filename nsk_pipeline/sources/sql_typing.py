@@ -75,13 +75,15 @@ CREATE OR REPLACE MACRO nsk_code(t) AS trim(regexp_replace(
 -- names that are part of a key or a signature: case and whitespace do not matter
 CREATE OR REPLACE MACRO nsk_name(t) AS trim(regexp_replace(lower(nfc_normalize(t)), '\\s+', ' ', 'g'));
 
+-- NULL when not a real date (try_cast, not try(make_date()): no exception per impossible date)
+CREATE OR REPLACE MACRO nsk_make_date(y, m, d) AS try_cast(y || '-' || lpad(m, 2, '0') || '-' || lpad(d, 2, '0') AS DATE);
 CREATE OR REPLACE MACRO nsk_dmy(t) AS
     regexp_extract(t, '^([0-9]{{1,2}})([-.])([0-9]{{1,2}})([-.])([0-9]{{4}}){_MIDNIGHT}$', ['d', 's1', 'm', 's2', 'y']);
 CREATE OR REPLACE MACRO nsk_iso(t) AS
     regexp_extract(t, '^([0-9]{{4}})-([0-9]{{2}})-([0-9]{{2}}){_MIDNIGHT}$', ['y', 'm', 'd']);
 CREATE OR REPLACE MACRO nsk_date_from(p, q) AS CASE
-    WHEN p.s1 <> '' AND p.s1 = p.s2 THEN {{'shape': true, 'v': try(make_date(p.y::INT, p.m::INT, p.d::INT))}}
-    WHEN q.y <> '' THEN {{'shape': true, 'v': try(make_date(q.y::INT, q.m::INT, q.d::INT))}}
+    WHEN p.s1 <> '' AND p.s1 = p.s2 THEN {{'shape': true, 'v': nsk_make_date(p.y, p.m, p.d)}}
+    WHEN q.y <> '' THEN {{'shape': true, 'v': nsk_make_date(q.y, q.m, q.d)}}
     ELSE {{'shape': false, 'v': NULL::DATE}} END;
 CREATE OR REPLACE MACRO nsk_date_error(t, d, not_after, required) AS CASE
     WHEN t IS NULL THEN CASE WHEN required THEN {literal(MISSING)} END
@@ -122,9 +124,9 @@ CREATE OR REPLACE MACRO nsk_cpr_century(yy, seventh) AS CASE
     WHEN seventh <= 3 THEN 1900
     WHEN seventh IN (4, 9) THEN CASE WHEN yy <= 36 THEN 2000 ELSE 1900 END
     ELSE CASE WHEN yy <= 57 THEN 2000 ELSE 1800 END END;
-CREATE OR REPLACE MACRO nsk_cpr_birth(digits) AS try(make_date(
-    nsk_cpr_century(substr(digits, 5, 2)::INT, substr(digits, 7, 1)::INT) + substr(digits, 5, 2)::INT,
-    substr(digits, 3, 2)::INT, substr(digits, 1, 2)::INT));
+CREATE OR REPLACE MACRO nsk_cpr_birth(digits) AS nsk_make_date(
+    (nsk_cpr_century(substr(digits, 5, 2)::INT, substr(digits, 7, 1)::INT) + substr(digits, 5, 2)::INT)::VARCHAR,
+    substr(digits, 3, 2), substr(digits, 1, 2));
 CREATE OR REPLACE MACRO nsk_hmac(ipad, opad, message) AS
     sha256(opad || unhex(sha256(ipad || encode(message))));
 CREATE OR REPLACE MACRO nsk_ymd(d) AS year(d) * 10000 + month(d) * 100 + day(d);
@@ -218,20 +220,9 @@ def typed_columns(spec: SourceSpec, export_date: str, absent: frozenset[str] = f
             errors.append(f"CASE WHEN {c} IS NULL THEN {missing} WHEN {h('k')} IS NULL "
                           f"THEN nsk_quote({c}) || {literal(' is not one of: ' + _listing(col.codes))} END")
         elif col.kind == "code_list":
-            first.append(f"list_filter(list_transform(string_split_regex({c}, '[|,]'), lambda x: trim(x)), "
-                         f"lambda x: x <> '') AS {h('l')}")
-            second.append(f"list_transform({h('l')}, lambda x: {_code_case('x', col.codes)}) AS {h('m')}")
-            third.append(f"list_filter({h('l')}, lambda x, i: {h('m')}[i] IS NULL) AS {h('x')}")
-            unknown = f"list_filter({h('x')}, lambda x, i: list_position({h('x')}, x) = i)"
-            listing = _listing(col.codes)
-            values.append(f"CASE WHEN len({h('x')}) = 0 AND len({h('l')}) > 0 THEN array_to_string("
-                          f"list_sort(list_distinct({h('m')})), '|') END AS {c}")
-            missing = literal(MISSING) if col.required else "NULL"
-            errors.append(f"CASE WHEN {c} IS NULL OR len({h('l')}) = 0 THEN {missing} "
-                          f"WHEN len({unknown}) = 1 THEN nsk_quote({unknown}[1]) || "
-                          f"{literal(' is not one of: ' + listing)} "
-                          f"WHEN len({unknown}) > 1 THEN array_to_string(list_transform({unknown}[1:5], "
-                          f"lambda x: nsk_quote(x)), ', ') || {literal(' are not among: ' + listing)} END")
+            # typed once per distinct text (code_list_lookup): exports repeat a few combinations
+            values.append(f"{h('lv')} AS {c}")
+            errors.append(h("le"))
         elif col.kind == "year":
             values.append(f"nsk_year({c}) AS {c}")
             missing = literal(MISSING) if col.required else "NULL"
@@ -256,6 +247,44 @@ def typed_columns(spec: SourceSpec, export_date: str, absent: frozenset[str] = f
             values.append(f"{c} AS {c}")
             errors.append(f"CASE WHEN {c} IS NULL THEN {literal(MISSING)} END" if col.required else "NULL::VARCHAR")
     return [layer for layer in (first, second, third) if layer], values, errors
+
+
+def typing_relation(spec: SourceSpec, base: str, present: set[str]) -> tuple[str, list[str], list[str]]:
+    """`base` (a relation of each present column's text under its name) with the helper columns
+    the typing needs, and the typed values and reasons over it (see `typed_columns`)."""
+    layers, values, errors = typed_columns(spec, "export_date", frozenset(spec.column_names) - present)
+    relation = base
+    for col in spec.columns:
+        if col.kind == "code_list" and col.name in present:
+            lookup = code_list_lookup(col, f"(SELECT DISTINCT {ident(col.name)} FROM {base})")
+            relation = (f"(SELECT * EXCLUDE ({ident('_lk_' + col.name)}) FROM {relation} LEFT JOIN {lookup} "
+                        f"ON {ident(col.name)} IS NOT DISTINCT FROM {ident('_lk_' + col.name)})")
+    for layer in layers:
+        relation = f"(SELECT *, {', '.join(layer)} FROM {relation})"
+    return relation, values, errors
+
+
+def code_list_lookup(col: ColumnSpec, distinct: str) -> str:
+    """A code-list column typed once per distinct text: over `distinct` (a relation of the
+    column's distinct texts under its name), the text with its value `_lv_<col>` and reason
+    `_le_<col>`, to join to the rows on the text."""
+    c = ident(col.name)
+    h = lambda tag: ident(f"_{tag}_{col.name}")  # noqa: E731
+    parts = f"list_filter(list_transform(string_split_regex({c}, '[|,]'), lambda x: trim(x)), lambda x: x <> '')"
+    mapped = f"list_transform({h('l')}, lambda x: {_code_case('x', col.codes)})"
+    unknown = f"list_filter({h('l')}, lambda x, i: {h('m')}[i] IS NULL)"
+    first = f"list_filter({h('x')}, lambda x, i: list_position({h('x')}, x) = i)"
+    listing = _listing(col.codes)
+    missing = literal(MISSING) if col.required else "NULL"
+    return f"""(SELECT {c} AS {h('lk')},
+        CASE WHEN len({h('x')}) = 0 AND len({h('l')}) > 0
+            THEN array_to_string(list_sort(list_distinct({h('m')})), '|') END AS {h('lv')},
+        CASE WHEN {c} IS NULL OR len({h('l')}) = 0 THEN {missing}
+            WHEN len({first}) = 1 THEN nsk_quote({first}[1]) || {literal(' is not one of: ' + listing)}
+            WHEN len({first}) > 1 THEN array_to_string(list_transform({first}[1:5], lambda x: nsk_quote(x)), ', ')
+                || {literal(' are not among: ' + listing)} END AS {h('le')}
+        FROM (SELECT *, {unknown} AS {h('x')} FROM (SELECT *, {mapped} AS {h('m')} FROM (
+            SELECT {c}, {parts} AS {h('l')} FROM {distinct}))))"""
 
 
 def typed_names(spec: SourceSpec) -> list[str]:
