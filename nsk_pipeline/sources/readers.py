@@ -346,6 +346,13 @@ class _EmptyLines:
         self._ends = 0  # line endings seen (a CR that a later LF joins is undone then)
         self._carry = b""
         self._started = False
+        self.kinds = [0, 0, 0]  # LF, CR, CR LF seen (as bytes: a CR LF counts in all three)
+
+    @property
+    def mixed(self) -> bool:
+        """More than one kind of line ending (lone LF, lone CR, CR LF)."""
+        lf, cr, crlf = self.kinds
+        return sum(1 for n in (lf - crlf, cr - crlf, crlf) if n) > 1
 
     def feed(self, chunk: bytes) -> None:
         if not chunk:
@@ -356,6 +363,9 @@ class _EmptyLines:
                 self.numbers.append(1)
         buf = self._carry + chunk
         skip = len(self._carry)
+        self.kinds[0] += chunk.count(b"\n")
+        self.kinds[1] += chunk.count(b"\r")
+        self.kinds[2] += buf.count(b"\r\n")
         ends, at = self._ends, skip  # `at`: buf index up to which line endings are counted
         for m in _EMPTY_LINE_RE.finditer(buf):
             p = m.start() + 1  # count through the matched byte (never the CR of a CR LF)
@@ -376,6 +386,7 @@ class _Scan:
     empty_lines: list[int]
     has_quotes: bool
     other_whitespace: bool  # whitespace other than space, CR, LF anywhere
+    mixed_line_endings: bool
     memory: bytes | None  # UTF-8 bytes to hand DuckDB instead of the file (cp1252)
 
 
@@ -406,7 +417,7 @@ def _scan(path: Path) -> _Scan:
                 controls += 1  # a C1 control split across two chunks
             if not other_ws:  # (a character split across chunks is found with the carry)
                 other_ws = _OTHER_WHITESPACE_RE.search(prev_last + chunk) is not None
-            prev_last = chunk[-2:]
+            prev_last = (prev_last + chunk)[-2:]
             chars += len(body.translate(None, _UTF8_CONTINUATION))
             lines.feed(body)
             if utf8:
@@ -445,7 +456,7 @@ def _scan(path: Path) -> _Scan:
         text_start = "".join(start_parts)
     if chars and controls > CONTROL_CHAR_LIMIT * chars:
         raise FileRejected("not a text file (mostly control characters)")
-    return _Scan(encoding, text_start, head_is_all, lines.numbers, has_quotes, other_ws, memory)
+    return _Scan(encoding, text_start, head_is_all, lines.numbers, has_quotes, other_ws, lines.mixed, memory)
 
 
 def _full_text(path: Path, scan: _Scan) -> str:
@@ -646,6 +657,7 @@ def _export_csv(con: "duckdb.DuckDBPyConnection", path: Path, expected: set[str]
     header = _find_header(scan.text_start, scan.complete, sep)
     if header is None:  # the header record goes on past the first chunk: rare, read it all
         scan.text_start, scan.complete = _full_text(path, scan), True
+        sep = _detect_separator(scan.text_start, expected)
         header = _find_header(scan.text_start, True, sep)
         assert header is not None
     names = _header_from(header.cells)
@@ -671,12 +683,14 @@ def _export_csv(con: "duckdb.DuckDBPyConnection", path: Path, expected: set[str]
     rows_table = f"{view}_rows"
     unnamed = [i for i, n in enumerate(names, start=1) if n.startswith("unnamed_")]
     parallel, columns, normalised = True, width, False
+    full_trim = scan.other_whitespace  # (or a value holding a line break: found below)
     while True:
         h = header.ordinal(columns)
         read = _read_csv_sql(source, sep, columns, parallel)
-        # a value can hold a line break only where DuckDB had to read in one thread
-        full_trim = scan.other_whitespace or not parallel
         texts = [_text_sql(f"c{i}", full_trim) for i in range(1, columns + 1)]
+        raw = ", ".join(f"c{i}" for i in range(1, columns + 1))
+        # only a quoted value can hold a line break (DuckDB does not always say so)
+        breaks = f"regexp_matches(concat({raw}), '[\\n\\r]')" if scan.has_quotes else "false"
         if materialise:
             relation, order = rows_table, "o"
             cells = [f"c{i}" for i in range(1, columns + 1)]
@@ -684,7 +698,7 @@ def _export_csv(con: "duckdb.DuckDBPyConnection", path: Path, expected: set[str]
             sql = (
                 f"CREATE OR REPLACE TEMP TABLE {rows_table} AS SELECT * FROM (SELECT ordinality AS o, "
                 + ", ".join(f"{t} AS c{i}" for i, t in enumerate(texts, start=1))
-                + f" FROM {read}) WHERE o = {h} OR (o > {h} AND {not_blank})"
+                + f", {breaks} AS line_break FROM {read}) WHERE o = {h} OR (o > {h} AND {not_blank})"
             )
         else:
             relation, order, cells = read, "ordinality", texts
@@ -694,7 +708,9 @@ def _export_csv(con: "duckdb.DuckDBPyConnection", path: Path, expected: set[str]
             if sql is not None:  # the table holds the header row and the non-blank rows only
                 con.execute(sql)
                 counts = ", ".join(["count(*) - 1"] + [f"count(c{i})" for i in unnamed])
-                got = con.execute(f"SELECT {counts} FROM {rows_table}").fetchall()[0]
+                got = con.execute(
+                    f"SELECT {counts}, count(*) FILTER (WHERE line_break) FROM {rows_table}"
+                ).fetchall()[0]
                 got += con.execute(
                     f"SELECT {', '.join(cells[:width])} FROM {rows_table} WHERE o = {h}"
                 ).fetchall()[0]
@@ -703,8 +719,13 @@ def _export_csv(con: "duckdb.DuckDBPyConnection", path: Path, expected: set[str]
                 aggregates += [
                     f"count(*) FILTER (WHERE {order} > {h} AND {cells[i - 1]} IS NOT NULL)" for i in unnamed
                 ]
+                aggregates += [f"count(*) FILTER (WHERE {breaks})"]
                 aggregates += [f"max(CASE WHEN {order} = {h} THEN {cells[i]} END)" for i in range(width)]
                 got = con.execute(f"SELECT {', '.join(aggregates)} FROM {relation}").fetchall()[0]
+            line_breaks = got[1 + len(unnamed)] > 0
+            if line_breaks and not full_trim:
+                full_trim = True  # a value may start or end with one: str.strip() removes it
+                continue
             break
         except duckdb.Error as exc:
             message = str(exc)  # quotes the file's line: read, never passed on
@@ -715,22 +736,25 @@ def _export_csv(con: "duckdb.DuckDBPyConnection", path: Path, expected: set[str]
         if wider and columns < int(wider.group(1)) <= _MAX_COLUMNS:
             columns = min(max(int(wider.group(1)), 2 * columns), _MAX_COLUMNS)  # longer rows: cut
             continue
-        if "unterminated quote" in message:
-            if _ends_inside_quotes(_full_text(path, scan), sep):
-                raise FileRejected(_NEVER_CLOSED)
-            raise FileRejected(_TEXT_AFTER_QUOTE)
-        if "invalid state" in message and not normalised:
-            # mixed line endings (CR LF and LF in one file): DuckDB takes one kind per file
+        if scan.mixed_line_endings and not normalised and (
+            "invalid state" in message or "unterminated quote" in message
+        ):
+            # DuckDB takes one kind of line ending per file (an LF in a CR LF file is text,
+            # which is right inside a quoted value, as Excel writes them, and wrong elsewhere)
             data = scan.text_start if scan.complete else _full_text(path, scan)
             source = to_memory(data.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8"))
             normalised = True
             continue
+        if "unterminated quote" in message:
+            if _ends_inside_quotes(_full_text(path, scan), sep):
+                raise FileRejected(_NEVER_CLOSED)
+            raise FileRejected(_TEXT_AFTER_QUOTE)
         raise FileRejected(_PARSE_FAILED)
 
-    rows, unnamed_counts, header_read = got[0], got[1 : 1 + len(unnamed)], got[1 + len(unnamed) :]
+    rows, unnamed_counts, header_read = got[0], got[1 : 1 + len(unnamed)], got[2 + len(unnamed) :]
     if list(header_read) != header.cells:
         raise FileRejected(_PARSE_FAILED)  # DuckDB and the header line disagree on the records
-    if not parallel and scan.has_quotes:
+    if scan.has_quotes and (line_breaks or not parallel):
         # DuckDB's single-threaded scan takes a quote left open at the end for a value that
         # ends with the file (and drops it): the one check DuckDB does not do here
         if _ends_inside_quotes(_full_text(path, scan), sep):
@@ -744,7 +768,7 @@ def _export_csv(con: "duckdb.DuckDBPyConnection", path: Path, expected: set[str]
     join, gaps = "", "0"
     if scan.empty_lines and columns > 1:
         multiline: list[tuple[int, int]] = []
-        if not parallel:  # values hold line breaks: which records span lines, and how many
+        if line_breaks:  # which records span lines, and how many
             breaks = " + ".join(_LINE_ENDS_SQL.format(c=f"coalesce(c{i}, '')") for i in range(1, columns + 1))
             multiline = [
                 (int(o), int(b))
