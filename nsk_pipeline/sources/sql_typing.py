@@ -65,8 +65,10 @@ def literal(text: str) -> str:
 _MIDNIGHT = r"(?:[ T]+0{1,2}:00(?::00(?:\.0+)?)?)?"
 
 MACROS = f"""
-CREATE OR REPLACE MACRO nsk_mask(t) AS
-    regexp_replace(regexp_replace(t, {literal(CPR_TOKEN)}, '\\1{MASK}\\3', 'g'), {literal(CPR_TOKEN)}, '\\1{MASK}\\3', 'g');
+-- (the cheap test first: every CPR-shaped token holds nine digits in a row or 5 digits, '-', 4 digits)
+CREATE OR REPLACE MACRO nsk_mask(t) AS CASE WHEN regexp_matches(t, '[0-9]{{9}}|[0-9]{{5}}-[0-9]{{4}}') THEN
+    regexp_replace(regexp_replace(t, {literal(CPR_TOKEN)}, '\\1{MASK}\\3', 'g'), {literal(CPR_TOKEN)}, '\\1{MASK}\\3', 'g')
+    ELSE t END;
 CREATE OR REPLACE MACRO nsk_quote(t) AS
     '''' || CASE WHEN length(t) > 60 THEN left(t, 59) || '…' ELSE t END || '''';
 -- codes: case, æ/ø/å and whitespace do not matter
@@ -220,9 +222,7 @@ def typed_columns(spec: SourceSpec, export_date: str, absent: frozenset[str] = f
             errors.append(f"CASE WHEN {c} IS NULL THEN {missing} WHEN {h('k')} IS NULL "
                           f"THEN nsk_quote({c}) || {literal(' is not one of: ' + _listing(col.codes))} END")
         elif col.kind == "code_list":
-            # typed once per distinct text (code_list_lookup): exports repeat a few combinations
-            values.append(f"{h('lv')} AS {c}")
-            errors.append(h("le"))
+            raise ValueError("a code list is typed per distinct text (typing_relation)")
         elif col.kind == "year":
             values.append(f"nsk_year({c}) AS {c}")
             missing = literal(MISSING) if col.required else "NULL"
@@ -238,30 +238,62 @@ def typed_columns(spec: SourceSpec, export_date: str, absent: frozenset[str] = f
                 "CASE WHEN _cpr_birth IS NOT NULL THEN nsk_hmac($ipad, $opad, _cpr_digits) END AS borger_pseudonym",
                 "CASE WHEN _cpr_birth IS NOT NULL THEN CASE WHEN substr(_cpr_digits, 10, 1)::INT % 2 = 0 "
                 "THEN 'kvinde' ELSE 'mand' END END AS koen",
-                f"nsk_age_band(_cpr_birth, {ident('_d_oprettet')}.v) AS aldersgruppe",
+                f"nsk_age_band(_cpr_birth, {ident('_lv_oprettet')}) AS aldersgruppe",
             ]
             errors.append(f"CASE WHEN {c} IS NULL THEN NULL WHEN _cpr_digits IS NULL THEN {literal(NOT_A_CPR)} "
                           f"WHEN _cpr_birth IS NULL THEN {literal(BAD_DATE)} "
-                          f"WHEN _cpr_birth > {ident('_d_oprettet')}.v THEN {literal(BORN_AFTER)} END")
+                          f"WHEN _cpr_birth > {ident('_lv_oprettet')} THEN {literal(BORN_AFTER)} END")
         else:
             values.append(f"{c} AS {c}")
             errors.append(f"CASE WHEN {c} IS NULL THEN {literal(MISSING)} END" if col.required else "NULL::VARCHAR")
     return [layer for layer in (first, second, third) if layer], values, errors
 
 
+# Kinds typed once per distinct text of a file and joined back: their values repeat (codes,
+# dates, counts), and typing a text costs far more than a hash join.
+LOOKED_UP = ("date", "count", "code", "code_list")
+
+
 def typing_relation(spec: SourceSpec, base: str, present: set[str]) -> tuple[str, list[str], list[str]]:
-    """`base` (a relation of each present column's text under its name) with the helper columns
-    the typing needs, and the typed values and reasons over it (see `typed_columns`)."""
-    layers, values, errors = typed_columns(spec, "export_date", frozenset(spec.column_names) - present)
+    """`base` (a relation of each present column's text under its name, and `export_date`) with
+    the helper columns the typing needs, and the typed values and reasons over it (in spec
+    order, as `typed_columns` gives them). Present columns of the kinds in `LOOKED_UP` are
+    typed per distinct text; the CPR's age band uses `oprettet` typed that way."""
+    looked = [c for c in spec.columns if c.kind in LOOKED_UP and c.name in present]
     relation = base
-    for col in spec.columns:
-        if col.kind == "code_list" and col.name in present:
-            lookup = code_list_lookup(col, f"(SELECT DISTINCT {ident(col.name)} FROM {base})")
-            relation = (f"(SELECT * EXCLUDE ({ident('_lk_' + col.name)}) FROM {relation} LEFT JOIN {lookup} "
-                        f"ON {ident(col.name)} IS NOT DISTINCT FROM {ident('_lk_' + col.name)})")
+    for col in looked:
+        key = ident("_lk_" + col.name)
+        relation = (f"(SELECT * EXCLUDE ({key}) FROM {relation} LEFT JOIN {_lookup(col, base)} "
+                    f"ON {ident(col.name)} IS NOT DISTINCT FROM {key})")
+    rest = SourceSpec(spec.name, tuple(c for c in spec.columns if c not in looked), key=(), date_column=None)
+    layers, values, errors = typed_columns(rest, "export_date", frozenset(spec.column_names) - present)
     for layer in layers:
         relation = f"(SELECT *, {', '.join(layer)} FROM {relation})"
-    return relation, values, errors
+    out_values, out_errors = [], []
+    values_left, errors_left = iter(values), iter(errors)
+    for col in spec.columns:
+        if col in looked:
+            out_values.append(f"{ident('_lv_' + col.name)} AS {ident(col.name)}")
+            out_errors.append(ident("_le_" + col.name))
+        else:
+            out_values += [next(values_left) for _ in range(3 if col.kind == "cpr" else 1)]
+            out_errors.append(next(errors_left))
+    return relation, out_values, out_errors
+
+
+def _lookup(col: ColumnSpec, base: str) -> str:
+    """`col` typed once per distinct text of `base`: the text (`_lk_<col>`), its value
+    (`_lv_<col>`) and its reason (`_le_<col>`)."""
+    c = ident(col.name)
+    if col.kind == "code_list":
+        return code_list_lookup(col, f"(SELECT DISTINCT {c} FROM {base})")
+    layers, values, errors = typed_columns(SourceSpec("lookup", (col,), key=(), date_column=None), "export_date")
+    relation = f"(SELECT DISTINCT {c}, export_date FROM {base})"
+    for layer in layers:
+        relation = f"(SELECT *, {', '.join(layer)} FROM {relation})"
+    value = values[0].rsplit(" AS ", 1)[0]
+    return (f"(SELECT {c} AS {ident('_lk_' + col.name)}, {value} AS {ident('_lv_' + col.name)}, "
+            f"{errors[0]} AS {ident('_le_' + col.name)} FROM {relation})")
 
 
 def code_list_lookup(col: ColumnSpec, distinct: str) -> str:
