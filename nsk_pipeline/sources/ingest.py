@@ -195,6 +195,7 @@ def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: by
         _resolve_versions(con, spec)
         quarantine = _quarantine(con, spec)
         staged_per_file = dict(con.execute("SELECT source_file, count(*) FROM staged GROUP BY ALL").fetchall())
+        con.execute("DROP TABLE rows; DROP TABLE reasons; DROP TABLE versions; DROP TABLE counting")
     except BaseException:
         cleanup()
         raise
@@ -293,8 +294,9 @@ def _typing_query(spec: SourceSpec, index: int, load: FileLoad, view: str, heade
 
 
 def _check_rows(con: duckdb.DuckDBPyConnection, spec: SourceSpec, schema) -> None:
-    """Every row's reasons (`checked`): its typing errors, then the pandera rules it breaks in
-    columns that could be typed (a format error already explains the column)."""
+    """The reasons of every row that has one (`reasons`, a narrow table: most rows have none):
+    its typing errors, then the pandera rules it breaks in columns that could be typed (a
+    format error already explains the column)."""
     model_columns = [c for c in schema.columns if c in typed_names(spec) or c == "export_date"]
     cols = ", ".join(ident(c) for c in ["_id", *model_columns])
     batches = con.cursor().sql(f"SELECT {cols} FROM rows").to_arrow_reader(VALIDATE_BATCH_ROWS)
@@ -308,16 +310,17 @@ def _check_rows(con: duckdb.DuckDBPyConnection, spec: SourceSpec, schema) -> Non
     order_of = "CASE f.column " + " ".join(f"WHEN {literal(c)} THEN {i}" for c, i in order.items()) + " END"
     untyped = "CASE f.column " + " ".join(f"WHEN {literal(c.name)} THEN r.{ident('_e_' + c.name)}"
                                           for c in spec.columns) + " END"
+    any_error = " OR ".join(f"{ident('_e_' + c.name)} IS NOT NULL" for c in spec.columns)
     con.execute(f"""
-        CREATE TABLE checked AS
-        SELECT r.*, list_concat(list_filter([{typing}], lambda x: x IS NOT NULL), coalesce(f.rules, [])) AS _reasons
+        CREATE TABLE reasons AS
+        SELECT r._id, list_concat(list_filter([{typing}], lambda x: x IS NOT NULL), coalesce(f.rules, [])) AS _reasons
         FROM rows r LEFT JOIN (
             SELECT f._id, list(f.reason ORDER BY {order_of}, f.reason) AS rules
             FROM rule_failures f JOIN rows r USING (_id)
             WHERE ({untyped}) IS NULL
-            GROUP BY f._id) f USING (_id)""")
+            GROUP BY f._id) f USING (_id)
+        WHERE {any_error} OR f.rules IS NOT NULL""")
     con.unregister("rule_failures")
-    con.execute("DROP TABLE rows")
 
 
 def _key_sql(spec: SourceSpec) -> str:
@@ -344,13 +347,13 @@ def _resolve_versions(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
         CREATE TABLE versions AS
         WITH v AS (
             SELECT _id, {_key_sql(spec)} AS _key, export_date, source_file, source_row
-            FROM checked WHERE len(_reasons) = 0),
+            FROM rows ANTI JOIN reasons USING (_id)),
         sizes AS (
             SELECT *, count(*) OVER (PARTITION BY _key, export_date) AS _n FROM v),
         compared AS (
             SELECT s._id, min(_sig) OVER same_date IS DISTINCT FROM max(_sig) OVER same_date AS _conflicted
             FROM (SELECT s._id, s._key, s.export_date, {_signature_sql(spec)} AS _sig
-                  FROM sizes s JOIN checked USING (_id) WHERE s._n > 1) s
+                  FROM sizes s JOIN rows USING (_id) WHERE s._n > 1) s
             WINDOW same_date AS (PARTITION BY _key, export_date))
         SELECT s._id, s._key, s.export_date, s.source_file, s.source_row, coalesce(c._conflicted, false) AS _conflicted
         FROM sizes s LEFT JOIN compared c USING (_id)""")
@@ -362,7 +365,7 @@ def _resolve_versions(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
     con.execute(f"""
         CREATE TABLE staged AS
         SELECT c._id, {cols}, c.export_date, c.source_file, c.source_row, k._id IS NOT NULL AS er_gaeldende
-        FROM checked c JOIN versions v ON v._id = c._id AND NOT v._conflicted
+        FROM rows c JOIN versions v ON v._id = c._id AND NOT v._conflicted
         LEFT JOIN counting k ON k._id = c._id""")
 
 
@@ -383,7 +386,7 @@ def _quarantine(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> pd.DataFram
                       OVER (PARTITION BY v._key, v.export_date) || ')' AS reason
             FROM versions v WHERE v._conflicted),
         rejected AS (
-            SELECT q.*, {_key_sql(spec)} AS _key FROM checked q WHERE len(q._reasons) > 0),
+            SELECT q._id, q._reasons, {_key_sql(spec)} AS _key FROM rows JOIN reasons q USING (_id)),
         quarantined AS (
             SELECT r._id, r._key, array_to_string(r._reasons, '; ')
                    || coalesce('; ' || {still}, '') AS reasons
@@ -393,7 +396,7 @@ def _quarantine(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> pd.DataFram
             FROM conflicts x LEFT JOIN counting k ON k._key = x._key)
         SELECT {literal(spec.name)} AS source, q.source_file AS file_name, q.export_date,
                q.source_row AS row_number, z._key AS record_key, z.reasons, {row_data} AS row_data
-        FROM quarantined z JOIN checked q ON q._id = z._id
+        FROM quarantined z JOIN rows q ON q._id = z._id
         ORDER BY q.source_file, q.source_row""").df()
     frame["export_date"] = pd.to_datetime(frame["export_date"]).dt.date
     frame["record_key"] = frame["record_key"].astype(object).where(frame["record_key"].notna(), None)
