@@ -1025,3 +1025,38 @@ def test_a_same_date_conflict_is_quarantined_even_when_a_newer_version_exists(tm
     assert list(current["deltagere"]) == [11] and list(current["source_file"]) == ["c_2025-04-10.csv"]
     loads = result.file_loads.set_index("file_name")
     assert (loads["rows_read"] == loads["rows_staged"] + loads["rows_quarantined"]).all()
+
+
+# --------------------------------------------------------------------------- version resolution, as a rule
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 3), st.integers(0, 2)), min_size=1, max_size=30))
+def test_version_resolution_equals_the_groupby_rule(tmp_path_factory, versions):
+    """Conflict = two signatures for a key on one export date (all its versions quarantined); the
+    version that counts is the first in file order at the key's latest unconflicted date, over
+    every export at once (the rule as pandas states it)."""
+    folder = tmp_path_factory.mktemp("versions") / "rettighedskurser"
+    folder.mkdir()
+    df = pd.DataFrame(versions, columns=["k", "d", "s"])
+    df["file"] = [f"rettighedskurser_2025-01-{d + 10:02d}.csv" for d in df["d"]]
+    df["row"] = df.groupby("file").cumcount() + 2
+    for name, rows in df.groupby("file"):
+        lines = ["kursus_id;dato;sted_type;deltagere;status"]
+        lines += [f"K{k};05-01-2025;jobcenter;{s};gennemfoert" for k, s in zip(rows["k"], rows["s"])]
+        (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = ingest_source(SOURCES["rettighedskurser"], folder, AS_OF)
+    assert_rows_balance(result)
+    conflict = df.groupby(["k", "d"])["s"].transform("nunique") > 1
+    rest = df[~conflict]
+    winners = rest[rest["d"] == rest.groupby("k")["d"].transform("max")].sort_values(["file", "row"])
+    winners = winners.drop_duplicates("k")
+    got_conflicts = set(zip(result.quarantine["file_name"], result.quarantine["row_number"]))
+    assert got_conflicts == set(zip(df.loc[conflict, "file"], df.loc[conflict, "row"]))
+    assert result.quarantine["reasons"].str.startswith("conflict:").all()
+    now = result.staged[result.staged["er_gaeldende"]]
+    assert set(zip(now["source_file"], now["source_row"])) == set(zip(winners["file"], winners["row"]))
+    assert len(result.staged) == int((~conflict).sum())
