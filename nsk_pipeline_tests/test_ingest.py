@@ -20,7 +20,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import openpyxl
-import numpy as np
 import pandas as pd
 import pytest
 

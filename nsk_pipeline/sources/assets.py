@@ -9,7 +9,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from nsk_pipeline.core import tables
-from nsk_pipeline.core.partitions import YEARS, run_years
+from nsk_pipeline.core.partitions import YEARS
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.core.warehouse import Column
 from nsk_pipeline.sources.ingest import SourceResult, ingest_source, reason_list

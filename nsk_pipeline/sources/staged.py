@@ -10,7 +10,7 @@ from nsk_pipeline.sources.specs import SourceSpec
 
 
 def typed_staging(spec: SourceSpec, df: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
-    """Staged rows as read back from the warehouse, in the dtypes the pandera model states
+    """Staged rows as read back from the warehouse, in the dtypes the indicator engine expects
     (`columns`: only those). Text read as categoricals stays categorical (codes with their
     categories sorted, as the indicator engine orders them)."""
     df = df.reindex(columns=columns or staged_columns(spec)).copy()
