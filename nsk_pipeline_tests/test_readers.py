@@ -833,11 +833,11 @@ def test_scan_in_chunks_gives_the_same(case, chunk: int, extra: str) -> None:
         text += ("" if text.endswith("\n") else "\n") + extra + "\n"
     p = _TMP / "chunks_2025-01-01.csv"
     p.write_bytes(text.encode("utf-8"))
-    whole = readers._scan(p)
+    whole = readers._scan(p, "nsk_raw/test_scan.csv")
     old = readers._CHUNK_BYTES
     readers._CHUNK_BYTES = chunk
     try:
-        parts = readers._scan(p)
+        parts = readers._scan(p, "nsk_raw/test_scan.csv")
         assert (parts.encoding, parts.empty_lines, parts.has_quotes, parts.other_whitespace) == (
             whole.encoding, whole.empty_lines, whole.has_quotes, whole.other_whitespace
         )

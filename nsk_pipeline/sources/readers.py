@@ -1,14 +1,31 @@
 """Read one raw export file (CSV or XLSX) as a relation of text in DuckDB.
 
-DuckDB parses the CSV files (``read_csv``, every column VARCHAR, no type detection); this
-module only decides what DuckDB cannot: the encoding, the separator, the header line, and the
-spreadsheet row number of each record. Typing and validation of the values happen downstream.
+DuckDB parses the CSV files (``read_csv``, every column VARCHAR, strict mode, no type
+detection); this module only decides what DuckDB cannot: the encoding, the separator, the
+header line, and the spreadsheet row number of each record. Typing and validation of the
+values happen downstream.
+
+Row numbers: ``read_csv ... WITH ORDINALITY`` numbers the records DuckDB returns, and a
+record spanning lines (a quoted line break) is one record, as in a spreadsheet. DuckDB skips
+empty lines, though (except in a one-column file), and the row numbers count them. So the
+byte scan that checks the encoding also lists the physical empty lines (C speed: a regular
+expression that starts with a line-ending byte); when there are any, the records whose values
+hold line breaks are fetched (only a quoted file can have them), laid out line by line, and
+each empty line between records becomes a step ``(first ordinal after it, gaps so far)`` that
+the view adds with an ASOF join. Files without empty lines (nearly all) cost nothing extra.
+
+Where DuckDB and the former hand-written reader disagree the file is rejected, never misread:
+text after a closing quote (``"x"y``) is rejected with its own reason (it was read as ``xy``);
+a file whose header cells DuckDB splits differently from the csv module is rejected as
+unparseable. Mixed line endings (CR LF and LF in one file) are normalised to LF in memory
+when DuckDB refuses the file; a CR LF inside a quoted value then reads as LF.
 
 Privacy: a :class:`FileRejected` reason never contains a cell value. DuckDB's own parse errors
 quote the offending line, so they are never passed on: each is mapped to a fixed reason and
-raised ``from None``. Windows-1252 files and files DuckDB cannot take as they are (mixed line
-endings) are handed to DuckDB as UTF-8 bytes in fsspec's in-memory filesystem, never in a
-temporary file: the counsellors' log holds CPR numbers.
+raised outside the ``except`` (nothing chained). Windows-1252 files (and files DuckDB cannot
+take as they are) are handed to DuckDB as UTF-8 bytes in fsspec's in-memory filesystem, never
+in a temporary file: the counsellors' log holds CPR numbers. :func:`drop_export` removes that
+copy, the view and the temporary table.
 """
 
 from __future__ import annotations
@@ -62,13 +79,14 @@ _WS_RE = re.compile(r"\s+")
 _SEPARATORS = (";", ",")
 #: What ``str.strip()`` removes; the SQL trim removes the same, so a value is trimmed as before.
 _WHITESPACE = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
-#: Whitespace other than space, CR and LF (which only a quoted value can hold), in UTF-8.
-_OTHER_WHITESPACE_RE = re.compile(
-    rb"[\t\x0b\x0c\x1c-\x1f]|\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]|\xe2\x81\x9f|\xe3\x80\x80"
-)
-_OTHER_WHITESPACE_TEXT_RE = re.compile("[" + re.escape(_WHITESPACE.replace(" ", "").replace("\r", "").replace("\n", "")) + "]")
+#: Whitespace other than space, CR and LF (which only a quoted value can hold), in UTF-8:
+#: the ASCII ones (deleted and counted), the others found by their bytes. Each search starts
+#: with a literal byte, which the regex engine skips to at C speed (a character class does not).
+_OTHER_WHITESPACE_ASCII = b"\t\x0b\x0c\x1c\x1d\x1e\x1f"
+_OTHER_WHITESPACE_UTF8 = (b"\xc2\x85", b"\xc2\xa0", b"\xe1\x9a\x80", b"\xe2\x81\x9f", b"\xe3\x80\x80")
+_OTHER_WHITESPACE_E2_80 = re.compile(rb"\xe2\x80[\x80-\x8a\xa8\xa9\xaf]")
 #: The end of a line that is followed by an empty line (CR LF, CR and LF all end a line).
-_EMPTY_LINE_RE = re.compile(rb"\n(?=[\r\n])|\r(?=\r)")
+_EMPTY_LINE_RES = (re.compile(rb"\n(?=[\r\n])"), re.compile(rb"\r(?=\r)"))
 _CHUNK_BYTES = 1 << 22
 #: Widest row DuckDB is asked to split; a file with longer rows is not an export.
 _MAX_COLUMNS = 4096
@@ -361,21 +379,24 @@ class _EmptyLines:
             self._started = True
             if chunk[:1] in (b"\r", b"\n"):
                 self.numbers.append(1)
-        buf = self._carry + chunk
-        skip = len(self._carry)
-        self.kinds[0] += chunk.count(b"\n")
-        self.kinds[1] += chunk.count(b"\r")
-        self.kinds[2] += buf.count(b"\r\n")
-        ends, at = self._ends, skip  # `at`: buf index up to which line endings are counted
-        for m in _EMPTY_LINE_RE.finditer(buf):
-            p = m.start() + 1  # count through the matched byte (never the CR of a CR LF)
+        first, carry = chunk[:1], self._carry
+        joined = carry == b"\r" and first == b"\n"  # a CR LF split between two chunks
+        lf = chunk.count(b"\n")
+        cr = chunk.count(b"\r") if b"\r" in chunk else 0
+        crlf = (chunk.count(b"\r\n") if cr else 0) + joined
+        self.kinds = [self.kinds[0] + lf, self.kinds[1] + cr, self.kinds[2] + crlf]
+        found = [-1] if (carry == b"\n" and first in (b"\r", b"\n")) or (carry == b"\r" and first == b"\r") else []
+        found += sorted(m.start() for pattern in _EMPTY_LINE_RES[: 2 if cr else 1] for m in pattern.finditer(chunk))
+        ends, at = self._ends, 0  # `at`: chunk index up to which line endings are counted
+        for p in found:
+            p += 1  # count through the matched byte (never the CR of a CR LF)
             if p > at:
-                ends += buf.count(b"\n", at, p) + buf.count(b"\r", at, p)
-                ends -= buf.count(b"\r\n", max(at - 1, 0), p)
+                ends += chunk.count(b"\n", at, p) + chunk.count(b"\r", at, p) - chunk.count(b"\r\n", at, p)
+                ends -= joined and at == 0  # its LF ends no line of its own
                 at = p
             self.numbers.append(ends + 1)
-        ends += buf.count(b"\n", at) + buf.count(b"\r", at) - buf.count(b"\r\n", max(at - 1, 0))
-        self._ends, self._carry = ends, chunk[-1:]
+        self._ends += lf + cr - crlf
+        self._carry = chunk[-1:]
 
 
 @dataclass
@@ -387,12 +408,27 @@ class _Scan:
     has_quotes: bool
     other_whitespace: bool  # whitespace other than space, CR, LF anywhere
     mixed_line_endings: bool
-    memory: bytes | None  # UTF-8 bytes to hand DuckDB instead of the file (cp1252)
+    memory: str | None  # the in-memory file DuckDB reads instead (a cp1252 file as UTF-8)
 
 
-def _scan(path: Path) -> _Scan:
-    """One pass over the bytes, a chunk at a time (flat memory): today's rejections in
-    today's order, the encoding, and where the empty lines are."""
+def _has_other_whitespace(data: bytes, has_controls: bool) -> bool:
+    """Whitespace other than space, CR, LF in UTF-8 ``data``. All of the ASCII ones but the
+    tab are control characters too, so they are looked for only where there are some."""
+    if b"\t" in data:
+        return True
+    if has_controls and len(data.translate(None, _OTHER_WHITESPACE_ASCII)) != len(data):
+        return True
+    if not any(lead in data for lead in (b"\xc2", b"\xe1", b"\xe2", b"\xe3")):
+        return False  # (no lead byte: the common case, decided by memchr)
+    return any(seq in data for seq in _OTHER_WHITESPACE_UTF8) or bool(_OTHER_WHITESPACE_E2_80.search(data))
+
+
+def _scan(path: Path, memory_name: str) -> _Scan:
+    """One pass over the bytes, a chunk at a time (flat memory), at C speed (``bytes.count``,
+    ``translate``, ``in``, literal-led regular expressions, the UTF-8 decoder): today's
+    rejections in today's order, the encoding, and where the empty lines are. A
+    Windows-1252 file is decoded in a second pass, chunk by chunk, into the in-memory
+    file ``memory_name``."""
     nul = False
     utf8 = True
     controls = chars = 0
@@ -400,34 +436,40 @@ def _scan(path: Path) -> _Scan:
     other_ws = False
     lines = _EmptyLines()
     decoder = codecs.getincrementaldecoder("utf-8")()
-    start_parts: list[str] = []
+    text_start = ""
     size = 0
-    prev_last = b""
+    tail = b""  # the last bytes of the previous chunk: a character may be split
     with open(path, "rb") as fh:
         first = True
         while chunk := fh.read(_CHUNK_BYTES):
+            size += len(chunk)
+            if not utf8:  # Windows-1252: the second pass does the rest
+                nul = nul or b"\x00" in chunk
+                continue
             body = chunk
             if first and chunk.startswith(codecs.BOM_UTF8):
                 body = chunk[len(codecs.BOM_UTF8) :]
-            size += len(chunk)
             nul = nul or b"\x00" in chunk
             has_quotes = has_quotes or b'"' in chunk
-            controls += _count_control_chars(chunk, "utf-8")
-            if prev_last[-1:] == b"\xc2" and 0x80 <= chunk[0] <= 0x9F:
-                controls += 1  # a C1 control split across two chunks
-            if not other_ws:  # (a character split across chunks is found with the carry)
-                other_ws = _OTHER_WHITESPACE_RE.search(prev_last + chunk) is not None
-            prev_last = (prev_last + chunk)[-2:]
-            chars += len(body.translate(None, _UTF8_CONTINUATION))
+            chunk_controls = _count_control_chars(chunk, "utf-8")
+            if tail[-1:] == b"\xc2" and 0x80 <= chunk[0] <= 0x9F:
+                chunk_controls += 1  # a C1 control split across two chunks
+            controls += chunk_controls
+            ascii_only = body.isascii()
+            if not other_ws:
+                other_ws = _has_other_whitespace(tail + chunk, chunk_controls > 0)
+            tail = (tail + chunk)[-2:]
             lines.feed(body)
-            if utf8:
+            if not ascii_only or decoder.getstate()[0]:  # (ASCII is UTF-8 as it is)
                 try:
                     text = decoder.decode(body)
                 except UnicodeDecodeError:
                     utf8 = False
-                else:
-                    if first:
-                        start_parts.append(text)
+                    continue
+            else:
+                text = body.decode("ascii") if first else ""
+            if first:
+                text_start = text
             first = False
         if utf8:
             try:
@@ -438,25 +480,57 @@ def _scan(path: Path) -> _Scan:
         raise FileRejected("empty file (0 bytes)")
     if nul:
         raise FileRejected("the file contains NUL bytes (UTF-16 or binary, not a text CSV)")
-    head_is_all = size <= _CHUNK_BYTES
     memory = None
-    if not utf8:  # Windows-1252 (or a rejection): decoded here, as DuckDB cannot
-        data = path.read_bytes()
-        text, encoding = _decode(data)
-        controls = _count_control_chars(data, encoding)
-        chars = len(text)
-        memory = text.encode("utf-8")
-        other_ws = _OTHER_WHITESPACE_TEXT_RE.search(text) is not None
-        del data
-        text_start, head_is_all = text, True
-    else:
-        with open(path, "rb") as fh:
-            bom = fh.read(3) == codecs.BOM_UTF8
-        encoding = "utf-8-sig" if bom else "utf-8"
-        text_start = "".join(start_parts)
+    if utf8:
+        encoding = "utf-8-sig" if size >= 3 and _starts_with_bom(path) else "utf-8"
+    else:  # Windows-1252 (or a rejection); DuckDB cannot decode it, so it is done here
+        encoding = "cp1252"
+        controls = chars = 0
+        other_ws = False
+        lines = _EmptyLines()
+        with open(path, "rb") as fh, _memory_fs().open(memory_name, "wb") as out:
+            first = True
+            while chunk := fh.read(_CHUNK_BYTES):
+                if first and chunk.startswith(codecs.BOM_UTF8):
+                    raise FileRejected("the file starts with a UTF-8 byte-order mark but is not valid UTF-8")
+                if first and chunk.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                    raise FileRejected("the file is UTF-16 encoded (expected UTF-8 or Windows-1252)")
+                try:  # a single-byte encoding: each chunk decodes on its own
+                    text = chunk.decode("cp1252")
+                except UnicodeDecodeError:
+                    raise FileRejected("the file's bytes are neither UTF-8 nor Windows-1252 text") from None
+                if first:
+                    text_start = text
+                    first = False
+                has_quotes = has_quotes or b'"' in chunk
+                chunk_controls = _count_control_chars(chunk, "cp1252")  # cp1252 has no C1 controls
+                controls += chunk_controls
+                chars += len(chunk)
+                lines.feed(chunk)
+                encoded = text.encode("utf-8")
+                other_ws = other_ws or _has_other_whitespace(encoded, chunk_controls > 0)
+                out.write(encoded)
+        memory = memory_name
+    if controls and utf8:  # the characters they are weighed against: bytes that are not
+        chars = _utf8_characters(path)  # UTF-8 continuation bytes (counted only when needed)
     if chars and controls > CONTROL_CHAR_LIMIT * chars:
         raise FileRejected("not a text file (mostly control characters)")
-    return _Scan(encoding, text_start, head_is_all, lines.numbers, has_quotes, other_ws, lines.mixed, memory)
+    return _Scan(
+        encoding, text_start, size <= _CHUNK_BYTES, lines.numbers, has_quotes, other_ws, lines.mixed, memory
+    )
+
+
+def _utf8_characters(path: Path) -> int:
+    count = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK_BYTES):
+            count += len(chunk.translate(None, _UTF8_CONTINUATION))
+    return count - (1 if _starts_with_bom(path) else 0)
+
+
+def _starts_with_bom(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(3) == codecs.BOM_UTF8
 
 
 def _full_text(path: Path, scan: _Scan) -> str:
@@ -650,7 +724,8 @@ def _gap_steps(empty_lines: list[int], multiline: list[tuple[int, int]]) -> list
 def _export_csv(con: "duckdb.DuckDBPyConnection", path: Path, expected: set[str] | None, view: str) -> RawExport:
     import duckdb
 
-    scan = _scan(path)
+    memory_name = f"{_MEMORY_ROOT}/{view}.csv"
+    scan = _scan(path, memory_name)
     if not scan.text_start.strip() and scan.complete:
         raise FileRejected(_NO_HEADER)
     sep = _detect_separator(scan.text_start, expected)
@@ -675,8 +750,12 @@ def _export_csv(con: "duckdb.DuckDBPyConnection", path: Path, expected: set[str]
             memory_files.append(name)
         return f"memory://{name}"
 
-    source = to_memory(scan.memory) if scan.memory is not None else str(path)
-    scan.memory = None
+    if scan.memory is not None:
+        _ensure_memory_fs(con)
+        memory_files.append(scan.memory)
+        source = f"memory://{scan.memory}"
+    else:
+        source = str(path)
     # A small file is parsed once, into a temporary table of its trimmed text; a big one is
     # parsed here to check it and again by each query of the view (memory stays flat).
     materialise = path.stat().st_size <= _MATERIALISE_BYTES
