@@ -1059,3 +1059,14 @@ def test_version_resolution_equals_the_groupby_rule(tmp_path_factory, versions):
     now = result.staged[result.staged["er_gaeldende"]]
     assert set(zip(now["source_file"], now["source_row"])) == set(zip(winners["file"], winners["row"]))
     assert len(result.staged) == int((~conflict).sum())
+
+
+def test_the_private_database_and_its_spill_folder_are_removed_when_the_result_is_closed(exports):
+    ex = exports("vejlederlog")
+    ex.csv("vejlederlog_2025-03-31.csv", [ex.row()])
+    with ex.ingest() as result:
+        spill = Path(result.con.execute("SELECT current_setting('temp_directory')").fetchone()[0])
+        assert spill.is_dir() and spill.name.startswith("nsk-ingest-")
+    assert not spill.exists()
+    with pytest.raises(Exception):
+        result.con.execute("SELECT 1")

@@ -136,8 +136,12 @@ def _private_database():
     """An in-memory DuckDB database whose spill files go to a folder of its own, and the
     function that closes it and removes the folder."""
     spill = tempfile.mkdtemp(prefix="nsk-ingest-")
-    con = duckdb.connect(config={"temp_directory": spill, "memory_limit": duckdb_memory_limit()})
-    install_macros(con)
+    try:
+        con = duckdb.connect(config={"temp_directory": spill, "memory_limit": duckdb_memory_limit()})
+        install_macros(con)
+    except BaseException:
+        shutil.rmtree(spill, ignore_errors=True)
+        raise
 
     def cleanup(con=con, spill=spill):
         con.close()
