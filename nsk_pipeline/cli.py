@@ -32,10 +32,6 @@ def _instance():
 def materialize(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from nsk_pipeline.core.memory import return_freed_memory
-
-    return_freed_memory()
-
     from nsk_pipeline.core.settings import Settings, SettingsError
     from nsk_pipeline.goals.registry import GoalRegistryError, load_registry
 

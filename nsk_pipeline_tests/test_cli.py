@@ -15,8 +15,6 @@ NSK = str(Path(sys.executable).with_name("nsk"))
 @pytest.mark.parametrize(("variable", "value", "message"), [
     ("NSK_PSEUDONYM_KEY_FILE", "/nonexistent/nsk.key", "NSK_PSEUDONYM_KEY_FILE cannot be read"),
     ("NSK_AS_OF", "01-03-2026", "NSK_AS_OF must be a date"),
-    ("NSK_WORKERS", "0", "NSK_WORKERS must be a whole number"),
-    ("NSK_WORKERS", "two", "NSK_WORKERS must be a whole number"),
 ])
 def test_materialize_reports_a_malformed_setting_in_one_line(variable, value, message, duckdb_url, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("NSK_PSEUDONYM_KEY", "NSK_PSEUDONYM_KEY_FILE")}

@@ -20,7 +20,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import openpyxl
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -33,15 +32,12 @@ KEY = b"ingest-test-key-not-a-secret"
 OTHER_KEY = b"another-ingest-test-key-not-a-secret"
 
 
-@pytest.fixture(autouse=True, params=["one batch", "a batch per file", "a batch per file, two workers"])
+@pytest.fixture(autouse=True, params=["one batch", "a batch per row"])
 def batch_size(request, monkeypatch):
-    """Every rule must hold whether a source's files are parsed together or in separate batches
-    (large deliveries are split; versions of a record then meet only in version resolution), and
-    whether the batches are parsed here or in worker processes."""
+    """Every rule must hold whether pandera validates a source's rows in one Arrow batch or in
+    many (its failure cases are positions within a batch)."""
     if request.param != "one batch":
-        monkeypatch.setattr("nsk_pipeline.sources.ingest.BATCH_BYTES", 1)
-    if request.param.endswith("two workers"):
-        monkeypatch.setattr("nsk_pipeline.sources.ingest.WORKERS", 2)
+        monkeypatch.setattr("nsk_pipeline.sources.ingest.VALIDATE_BATCH_ROWS", 1)
     return request.param
 
 
@@ -1030,84 +1026,47 @@ def test_a_same_date_conflict_is_quarantined_even_when_a_newer_version_exists(tm
     assert (loads["rows_read"] == loads["rows_staged"] + loads["rows_quarantined"]).all()
 
 
-# --------------------------------------------------------------------------- version resolution, as arrays
+# --------------------------------------------------------------------------- version resolution, as a rule
 
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from nsk_pipeline.sources.ingest import _decide  # noqa: E402
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 3), st.integers(0, 2)), min_size=1, max_size=30))
+def test_version_resolution_equals_the_groupby_rule(tmp_path_factory, versions):
+    """Conflict = two signatures for a key on one export date (all its versions quarantined); the
+    version that counts is the first in file order at the key's latest unconflicted date, over
+    every export at once (the rule as pandas states it)."""
+    folder = tmp_path_factory.mktemp("versions") / "rettighedskurser"
+    folder.mkdir()
+    df = pd.DataFrame(versions, columns=["k", "d", "s"])
+    df["file"] = [f"rettighedskurser_2025-01-{d + 10:02d}.csv" for d in df["d"]]
+    df["row"] = df.groupby("file").cumcount() + 2
+    for name, rows in df.groupby("file"):
+        lines = ["kursus_id;dato;sted_type;deltagere;status"]
+        lines += [f"K{k};05-01-2025;jobcenter;{s};gennemfoert" for k, s in zip(rows["k"], rows["s"])]
+        (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = ingest_source(SOURCES["rettighedskurser"], folder, AS_OF)
+    assert_rows_balance(result)
+    conflict = df.groupby(["k", "d"])["s"].transform("nunique") > 1
+    rest = df[~conflict]
+    winners = rest[rest["d"] == rest.groupby("k")["d"].transform("max")].sort_values(["file", "row"])
+    winners = winners.drop_duplicates("k")
+    got_conflicts = set(zip(result.quarantine["file_name"], result.quarantine["row_number"]))
+    assert got_conflicts == set(zip(df.loc[conflict, "file"], df.loc[conflict, "row"]))
+    assert result.quarantine["reasons"].str.startswith("conflict:").all()
+    now = result.staged[result.staged["er_gaeldende"]]
+    assert set(zip(now["source_file"], now["source_row"])) == set(zip(winners["file"], winners["row"]))
+    assert len(result.staged) == int((~conflict).sum())
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 3), st.integers(0, 2)), max_size=40))
-def test_decide_equals_the_groupby_rule(versions):
-    """Conflict = two signatures for a key on one export date; the version that counts is the
-    first in file order at the key's latest unconflicted date (the rule as pandas states it)."""
-    df = pd.DataFrame(versions, columns=["k", "d", "s"]).astype("int64")
-    conflicted, current = _decide(df["k"].to_numpy(np.int32), df["d"].to_numpy(), df["s"].to_numpy(np.uint64))
-    expect_conflict = (df.groupby(["k", "d"])["s"].transform("nunique") > 1).to_numpy()
-    rest = df[~expect_conflict]
-    latest = rest.groupby("k")["d"].transform("max")
-    winners = rest[rest["d"] == latest].drop_duplicates("k")
-    expect_current = np.zeros(len(df), bool)
-    expect_current[winners.index.to_numpy()] = True
-    assert conflicted.tolist() == expect_conflict.tolist()
-    assert current.tolist() == expect_current.tolist()
-    # The same keys given as two parts (how ingest passes its 128-bit key hashes).
-    k = df["k"].to_numpy()
-    split = _decide((k // 2, k % 2), df["d"].to_numpy(), df["s"].to_numpy(np.uint64))
-    assert split[0].tolist() == conflicted.tolist() and split[1].tolist() == current.tolist()
-    # ... and where the first part alone tells keys apart (the usual case: it is sorted on alone).
-    split = _decide((k, np.zeros_like(k)), df["d"].to_numpy(), df["s"].to_numpy(np.uint64))
-    assert split[0].tolist() == conflicted.tolist() and split[1].tolist() == current.tolist()
-
-
-def test_head_current_joins_batches_whose_dictionaries_differ_in_width():
-    """A batch with few distinct ids gets int8 dictionary indices, a larger one int16: the
-    staging preview must still read the first current rows across them, in order."""
-    import pyarrow as pa
-
-    def part(ids: list[str], current: list[bool]) -> pa.Table:
-        frame = pd.DataFrame({"id": pd.Categorical(ids), "er_gaeldende": current})
-        return pa.Table.from_pandas(frame, preserve_index=False)
-
-    small = part(["a", "b", "c"], [False, True, False])
-    large = part([f"x{i}" for i in range(300)], [i % 2 == 1 for i in range(300)])
-    assert small.schema.field("id").type != large.schema.field("id").type
-    result = SourceResult("test", [small, large], pd.DataFrame(), pd.DataFrame())
-    head = result.head_current(4)
-    assert head["id"].astype(str).tolist() == ["b", "x1", "x3", "x5"]
-    assert head["er_gaeldende"].all()
-    assert result.head_current(1)["id"].astype(str).tolist() == ["b"]
-
-
-def test_a_batch_read_in_a_worker_process_comes_back_as_read_here(exports):
-    """What a worker sends back — file-load records (as read, rejected or not), messages and the
-    parsed batch with its key hashes, signatures and quarantined rows — equals reading here."""
-    import copy
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    from nsk_pipeline.sources.ingest import FileLoad, _read_group
-    from nsk_pipeline.sources.readers import export_date_from_name
-
+def test_the_private_database_and_its_spill_folder_are_removed_when_the_result_is_closed(exports):
     ex = exports("vejlederlog")
-    ex.csv("vejlederlog_2025-03-31.csv", [ex.row(registrering_id="V1", type="henvendelse"),
-                                          ex.row(registrering_id="V2", status="?"),
-                                          ex.row(registrering_id="V3", cpr=make_cpr(dt.date(1990, 5, 1)))])
-    ex.csv("vejlederlog_2025-06-30.csv", [ex.row(registrering_id="V1", type="henvendelse")],
-           header=[h for h in DEFAULTS["vejlederlog"] if h != "cpr"])
-    ex.csv("vejlederlog_2025-09-30.csv", [ex.row(registrering_id="V4", type="henvendelse", note="x")],
-           header=[*DEFAULTS["vejlederlog"], "note"])
-    group = [(i, FileLoad("vejlederlog", p.name, export_date=export_date_from_name(p.name)), p)
-             for i, p in enumerate(sorted(ex.folder.iterdir()))]
-    here = _read_group(SOURCES["vejlederlog"], KEY, None, None, copy.deepcopy(group))
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver")) as pool:
-        there = pool.submit(_read_group, SOURCES["vejlederlog"], KEY, None, None, copy.deepcopy(group)).result()
-    assert there[0] == here[0] and there[1] == here[1]
-    assert [load.status for _, load in there[0]] == ["loaded", "rejected", "loaded"]
-    assert len(there[1]) == 2  # the rejection and the extra column
-    assert there[2].valid.equals(here[2].valid) and there[2].valid.num_rows == 3
-    assert np.array_equal(there[2].keys, here[2].keys) and np.array_equal(there[2].sigs, here[2].sigs)
-    pd.testing.assert_frame_equal(there[2].bad, here[2].bad)
-    assert len(there[2].bad) == 1
+    ex.csv("vejlederlog_2025-03-31.csv", [ex.row()])
+    with ex.ingest() as result:
+        spill = Path(result.con.execute("SELECT current_setting('temp_directory')").fetchone()[0])
+        assert spill.is_dir() and spill.name.startswith("nsk-ingest-")
+    assert not spill.exists()
+    with pytest.raises(Exception):
+        result.con.execute("SELECT 1")

@@ -9,6 +9,7 @@ DDMMYYSSSS.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,19 +18,25 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from nsk_pipeline.sources.cpr import normalise_cpr
 from nsk_pipeline.sources.readers import is_data_file, read_table
 from nsk_pipeline_tests.conftest import DEMO_RAW, REPO, TEST_KEY
 
 pytestmark = pytest.mark.slow
 
 
+_CPR = re.compile(r"([0-9]{5,6})-?([0-9]{4})")
+
+
 def known_cprs(raw: Path) -> set[str]:
+    """The ten digits of every CPR-shaped value delivered (the contract's shapes, the dropped
+    zero put back)."""
     numbers = set()
     for path in sorted((raw / "vejlederlog").iterdir()):
         if is_data_file(path):
-            values, _ = normalise_cpr(read_table(path).frame["cpr"])
-            numbers |= {v for v in values.dropna()}
+            for value in read_table(path).frame["cpr"].dropna():
+                m = _CPR.fullmatch(re.sub(r"\.0+$", "", str(value).strip()))
+                if m:
+                    numbers.add((m.group(1) + m.group(2)).rjust(10, "0"))
     return numbers
 
 

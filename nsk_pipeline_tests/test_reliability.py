@@ -75,7 +75,7 @@ def test_bad_files_are_rejected_with_a_reason_and_the_rest_loads(tmp_path, duckd
     import dagster as dg
 
     from nsk_pipeline.core.settings import Settings
-        from nsk_pipeline.definitions import ASSETS, CHECKS, build_definitions
+    from nsk_pipeline.definitions import ASSETS, CHECKS, build_definitions
 
     raw = tmp_path / "raw"
     expected = make_bad_delivery(raw)

@@ -25,14 +25,13 @@ class NskResource(dg.ConfigurableResource):
     as_of: str
     goals_path: str | None = None
     reports_dir: str = ""
-    workers: int = 1
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "NskResource":
         return cls(raw_dir=str(settings.raw_dir), warehouse_url=settings.warehouse_url,
                    as_of=settings.as_of.isoformat(),
                    goals_path=str(settings.goals_path) if settings.goals_path else None,
-                   reports_dir=str(settings.reports_dir), workers=settings.workers)
+                   reports_dir=str(settings.reports_dir))
 
     @property
     def as_of_date(self) -> date:

@@ -36,9 +36,6 @@ class Settings:
     goals_path: Path | None = None
     pseudonym_key: bytes | None = field(default=None, repr=False)
     reports_dir: Path = DEFAULT_REPORTS_DIR
-    # Processes that parse a large source's batches, and validate a large staged table, side by
-    # side (this one included): one per core, at most four; each holds one batch at a time.
-    workers: int = field(default_factory=lambda: min(_usable_cores(), 4))
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -60,7 +57,6 @@ class Settings:
             goals_path=Path(goals) if goals else None,
             pseudonym_key=_read_key(env),
             reports_dir=Path(env["NSK_REPORTS_DIR"]) if env.get("NSK_REPORTS_DIR", "").strip() else DEFAULT_REPORTS_DIR,
-            **_workers(env),
         )
 
     def require_pseudonym_key(self) -> bytes:
@@ -73,22 +69,6 @@ class Settings:
                 "see README.md, 'The pseudonym key'."
             )
         return self.pseudonym_key
-
-
-def _usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))  # the cores this process may run on (containers, taskset)
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def _workers(env: dict[str, str]) -> dict[str, int]:
-    text = env.get("NSK_WORKERS", "").strip()
-    if not text:
-        return {}
-    if not (text.isascii() and text.isdigit()) or int(text) < 1:
-        raise SettingsError(f"NSK_WORKERS must be a whole number of processes, 1 or more, got {text!r}")
-    return {"workers": int(text)}
 
 
 def _read_key(env: dict[str, str]) -> bytes | None:

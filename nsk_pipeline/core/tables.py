@@ -112,8 +112,6 @@ REJECTED_ROWS = [
     C("reasons", sa.Text, "every reason the row was rejected, '; '-separated"),
     C("row_data", sa.Text, "the row as read (JSON), with sensitive values masked"),
     C("run_id", sa.Text, "the Dagster run that quarantined it"),
-    C("row_year", sa.BigInteger, "the year the row belongs to (its date's year, or its file's export year when the "
-      "date is unreadable); a yearly rebuild replaces its years' rows"),
 ]
 
 FILE_LOADS = [

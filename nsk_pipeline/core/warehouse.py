@@ -88,7 +88,7 @@ class Warehouse:
         return table
 
     def replace_rows(self, conn: Connection, table: sa.Table,
-                     df: pd.DataFrame | pa.Table | Iterable[pd.DataFrame | pa.Table],
+                     df: pd.DataFrame | pa.Table | pa.RecordBatchReader | Iterable[pd.DataFrame | pa.Table],
                      where: Mapping[str, Any] | None = None,
                      condition: Callable[[sa.Table], Any] | None = None) -> None:
         """Delete the table's rows (those matching `where` and `condition`, if given) and insert
@@ -99,8 +99,37 @@ class Warehouse:
         if condition is not None:
             delete = delete.where(condition(table))
         conn.execute(delete)
+        if isinstance(df, pa.RecordBatchReader):
+            self.insert_stream(conn, table, df)
+            return
         for frame in ([df] if isinstance(df, (pd.DataFrame, pa.Table)) else df):
             self.insert_frame(conn, table, frame)
+
+    def insert_stream(self, conn: Connection, table: sa.Table, batches: pa.RecordBatchReader) -> None:
+        """Insert a stream of Arrow batches, one batch in memory at a time: DuckDB scans the
+        stream in one INSERT; PostgreSQL gets each batch by COPY (as CSV, which Arrow writes)."""
+        cols = [c.name for c in table.columns if c.name in batches.schema.names]
+        if self.dialect == "duckdb":
+            _duckdb_insert(conn, table, batches, cols)
+            return
+        if self.dialect != "postgresql":
+            for batch in batches:
+                self.insert_frame(conn, table, pa.Table.from_batches([batch]))
+            return
+        import pyarrow.csv as pacsv
+
+        quoted = ", ".join(f'"{c}"' for c in cols)
+        options = pacsv.WriteOptions(include_header=False)
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            with cursor.copy(f"COPY {table.schema}.{table.name} ({quoted}) FROM STDIN WITH (FORMAT csv)") as copy:
+                for batch in batches:
+                    if batch.num_rows:
+                        sink = pa.BufferOutputStream()
+                        pacsv.write_csv(batch.select(cols), sink, options)
+                        copy.write(sink.getvalue().to_pybytes())
+        finally:
+            cursor.close()
 
     def insert_frame(self, conn: Connection, table: sa.Table, df: pd.DataFrame | pa.Table) -> None:
         """Insert rows: a DataFrame, or an Arrow table (DuckDB scans it as it is; others via pandas)."""
@@ -253,7 +282,8 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def _duckdb_insert(conn: Connection, table: sa.Table, df: pd.DataFrame | pa.Table, cols: list[str]) -> None:
+def _duckdb_insert(conn: Connection, table: sa.Table, df: pd.DataFrame | pa.Table | pa.RecordBatchReader,
+                   cols: list[str]) -> None:
     raw = conn.connection.driver_connection
     view = f"_nsk_insert_{table.name}"
     frame = df

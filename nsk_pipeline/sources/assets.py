@@ -52,12 +52,11 @@ def write_source(nsk: NskResource, result: SourceResult, run_id: str) -> None:
     with wh.transaction() as conn:
         wh.ensure_schemas(conn)
         staged_table = wh.ensure_table(conn, "staging", result.source, staging_columns(spec))
-        wh.replace_rows(conn, staged_table, result.parts)  # Arrow tables: DuckDB scans them without a pandas copy
+        wh.replace_rows(conn, staged_table, result.arrow_batches())
         q_table = wh.ensure_table(conn, "quarantine", "rejected_rows", tables.REJECTED_ROWS)
         wh.replace_rows(conn, q_table, quarantine, where={"source": result.source})
         f_table = wh.ensure_table(conn, "meta", "file_loads", tables.FILE_LOADS)
         wh.replace_rows(conn, f_table, loads, where={"source": result.source})
-    wh.release_memory()  # the next source's ingest needs the room more than DuckDB's cache of this one
 
 
 PERSONAL = ("borger_pseudonym", "koen", "aldersgruppe")
@@ -88,7 +87,7 @@ def _column_schema(spec: SourceSpec) -> dg.TableSchema:
 def build_staging_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     deps = [staging_key("omraade_aktoerer")] if spec.name == "omraade_aktiviteter" else []
 
-    @dg.asset(key=staging_key(spec.name), group_name=GROUP, deps=deps, kinds={"pandas", "pandera"},
+    @dg.asset(key=staging_key(spec.name), group_name=GROUP, deps=deps, kinds={"duckdb", "pandera"},
               description=f"{spec.description} Typed and validated; one row per version of a record read, "
                           f"`er_gaeldende` marks the version that counts (latest export wins).",
               owners=["team:data-engineering"], tags={"domain": "sources"},
@@ -103,25 +102,29 @@ def build_staging_asset(spec: SourceSpec) -> dg.AssetsDefinition:
 
             registry = load_registry(nsk.goals_path)
             milestone_goals = [g.id for g in registry.goals if g.kind == "milestone"]
-        result = ingest_source(spec, nsk.raw_path / spec.name, nsk.as_of_date, key, known_actors, milestone_goals,
-                               workers=nsk.workers)
-        for message in result.messages:
-            context.log.info(message)
-        write_source(nsk, result, context.run_id)
-        loads = result.file_loads
-        return dg.MaterializeResult(metadata={
-            "rows_read": int(loads["rows_read"].sum()),
-            "rows_staged": result.rows_staged,
-            "rows_current": result.rows_current,
-            "rows_quarantined": len(result.quarantine),
-            "files_loaded": int((loads["status"] == "loaded").sum()),
-            "files_rejected": int((loads["status"] == "rejected").sum()),
-            "quarantine_reasons": _reason_counts(result.quarantine),
-            "as_of": nsk.as_of,
-            "preview": dg.MetadataValue.md(preview(result.head_current(5), spec)),
-        })
+        with ingest_source(spec, nsk.raw_path / spec.name, nsk.as_of_date, key, known_actors,
+                           milestone_goals) as result:
+            for message in result.messages:
+                context.log.info(message)
+            write_source(nsk, result, context.run_id)
+            return _materialization(spec, result, nsk.as_of)
 
     return _staging
+
+
+def _materialization(spec: SourceSpec, result: SourceResult, as_of: str) -> dg.MaterializeResult:
+    loads = result.file_loads
+    return dg.MaterializeResult(metadata={
+        "rows_read": int(loads["rows_read"].sum()),
+        "rows_staged": result.rows_staged,
+        "rows_current": result.rows_current,
+        "rows_quarantined": len(result.quarantine),
+        "files_loaded": int((loads["status"] == "loaded").sum()),
+        "files_rejected": int((loads["status"] == "rejected").sum()),
+        "quarantine_reasons": _reason_counts(result.quarantine),
+        "as_of": as_of,
+        "preview": dg.MetadataValue.md(preview(result.head_current(5), spec)),
+    })
 
 
 def _known_actors(nsk: NskResource) -> list[str]:
@@ -130,8 +133,8 @@ def _known_actors(nsk: NskResource) -> list[str]:
     Read from the exports, not the staging table: a run that materialises the activities alone
     (from the UI) would otherwise judge them by a register staged by an earlier run.
     """
-    register = ingest_source(SOURCES["omraade_aktoerer"], nsk.raw_path / "omraade_aktoerer", nsk.as_of_date)
-    return [str(a) for a in register.staged["aktoer_id"].dropna().unique()]
+    with ingest_source(SOURCES["omraade_aktoerer"], nsk.raw_path / "omraade_aktoerer", nsk.as_of_date) as register:
+        return [a for (a,) in register.con.execute("SELECT DISTINCT aktoer_id FROM staged").fetchall()]
 
 
 staging_assets = [build_staging_asset(spec) for spec in SOURCES.values()]

@@ -2,17 +2,15 @@
 
 
 from contextlib import closing
-from functools import partial
 
 import dagster as dg
 import pandas as pd
+import polars as pl
 
 from nsk_pipeline.core.checks import selected_results
-from nsk_pipeline.core.parallel import map_stream_in_workers
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.sources.assets import staging_key
-from nsk_pipeline.sources.schemas import MODELS
-from nsk_pipeline.sources.staged import batch_failures
+from nsk_pipeline.sources.schemas import MODELS, row_failures
 from nsk_pipeline.sources.specs import SOURCES, SourceSpec
 
 CHECK_BATCH_ROWS = 200_000
@@ -47,23 +45,21 @@ def rows_reconcile(nsk: NskResource, spec: SourceSpec) -> dg.AssetCheckResult:
 
 
 def pandera_rules(nsk: NskResource, spec: SourceSpec) -> dg.AssetCheckResult:
-    # In batches: the check reads back everything staged, which can be millions of rows. A large
-    # table's batches are validated here and in worker processes side by side (only this process
-    # reads the warehouse); a worker takes seconds to start, which a few batches don't repay.
+    """The staged rows against the source's pandera model, read back in Arrow batches (polars
+    holds one batch at a time); failing rows are named by file and row, never by value."""
+    schema = MODELS[spec.name].to_schema()
     rows = int(nsk.warehouse.read_sql(f"SELECT count(*) AS n FROM staging.{spec.name}")["n"].iloc[0])
-    batches = nsk.warehouse.read_arrow(f"SELECT * FROM staging.{spec.name}", CHECK_BATCH_ROWS)
+    batches = nsk.warehouse.read_arrow(
+        f"SELECT *, source_file || ' row ' || CAST(source_row AS TEXT) AS _where FROM staging.{spec.name}",
+        CHECK_BATCH_ROWS)
     with closing(batches):  # on an error, the warehouse connection is given back at once
-        verdicts = map_stream_in_workers(partial(batch_failures, spec.name), batches, nsk.workers,
-                                         expected=-(-rows // CHECK_BATCH_ROWS))
-    by_rule: dict[str, int] = {}
-    sample: list[str] = []
-    for verdict in verdicts:
-        for rule, n in verdict.by_rule.items():
-            by_rule[rule] = by_rule.get(rule, 0) + n
-        sample += verdict.sample[:5 - len(sample)]
-    return dg.AssetCheckResult(passed=not any(v.failing for v in verdicts), metadata={
-        "rows_checked": sum(v.checked for v in verdicts), "rows_failing": sum(v.failing for v in verdicts),
-        "failures_by_rule": by_rule, "sample_rows": ", ".join(sample) or "none"})
+        found = list(row_failures(schema, batches, "_where"))
+    failures = pl.concat(found) if found else pl.DataFrame(schema={"_where": pl.Utf8, "reason": pl.Utf8})
+    by_rule = dict(sorted(failures.group_by("reason").len().iter_rows()))
+    failing = failures["_where"].unique(maintain_order=True)
+    return dg.AssetCheckResult(passed=failing.is_empty(), metadata={
+        "rows_checked": rows, "rows_failing": len(failing),
+        "failures_by_rule": by_rule, "sample_rows": ", ".join(failing.head(5).to_list()) or "none"})
 
 
 def files_accepted(nsk: NskResource, spec: SourceSpec) -> dg.AssetCheckResult:

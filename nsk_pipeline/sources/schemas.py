@@ -1,130 +1,136 @@
-"""Row rules of each staged source, as pandera models.
+"""Row rules of each staged source, as pandera models (pandera's Polars backend).
 
-The parsers turn text into typed values (or a format error); these models state what a
-staged row must satisfy. Ingest quarantines every row that fails them, and an asset check
-re-validates the staged tables against the same models.
+SQL types the text (or gives a format error); these models state what a staged row must
+satisfy. Ingest validates the typed rows on Arrow batches from DuckDB (zero-copy into polars)
+and quarantines every row that fails, with pandera's failure cases as its reasons; the blocking
+asset check re-validates the staged tables against the same models.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 
-import numpy as np
-import pandas as pd
-import pandera.pandas as pa
-from pandera.typing import Series
+import pandera.polars as pa
+import polars as pl
+import pyarrow as pa_arrow
 
 from nsk_pipeline.sources.specs import SOURCES, SourceSpec
 
-Date = pd.Timestamp
-Count = pd.Int64Dtype
+
+def _not(condition: pl.Expr) -> pl.Expr:
+    """A rule "never `condition`": a comparison with a missing value breaks no rule."""
+    return condition.fill_null(False).not_()
 
 
 class _Row(pa.DataFrameModel):
-    export_date: Series[Date] = pa.Field(nullable=False)
+    export_date: pl.Date = pa.Field(nullable=False)
 
     class Config:
         strict = False
         coerce = False
 
 
+def _codes(source: str, column: str) -> tuple[str, ...]:
+    return SOURCES[source].column(column).codes
+
+
 class SkoleforloebRow(_Row):
-    forloeb_id: Series[str] = pa.Field(nullable=False)
-    dato: Series[Date] = pa.Field(nullable=False)
-    skole: Series[str] = pa.Field(nullable=False)
-    skoletype: Series[str] = pa.Field(nullable=False, isin=SOURCES["skoleforloeb"].column("skoletype").codes)
-    klasse: Series[str] = pa.Field(nullable=True)
-    udbyder: Series[str] = pa.Field(nullable=False)
-    aktivitet: Series[str] = pa.Field(nullable=False, isin=SOURCES["skoleforloeb"].column("aktivitet").codes)
-    tema: Series[str] = pa.Field(nullable=False, isin=SOURCES["skoleforloeb"].column("tema").codes)
-    antal_elever: Series[Count] = pa.Field(nullable=False, ge=0)
-    antal_fagpersoner: Series[Count] = pa.Field(nullable=False, ge=0)
-    antal_foraeldre: Series[Count] = pa.Field(nullable=False, ge=0)
-    pilot: Series[str] = pa.Field(nullable=False, isin=("ja", "nej"))
-    status: Series[str] = pa.Field(nullable=False, isin=SOURCES["skoleforloeb"].column("status").codes)
+    forloeb_id: pl.Utf8 = pa.Field(nullable=False)
+    dato: pl.Date = pa.Field(nullable=False)
+    skole: pl.Utf8 = pa.Field(nullable=False)
+    skoletype: pl.Utf8 = pa.Field(nullable=False, isin=_codes("skoleforloeb", "skoletype"))
+    klasse: pl.Utf8 = pa.Field(nullable=True)
+    udbyder: pl.Utf8 = pa.Field(nullable=False)
+    aktivitet: pl.Utf8 = pa.Field(nullable=False, isin=_codes("skoleforloeb", "aktivitet"))
+    tema: pl.Utf8 = pa.Field(nullable=False, isin=_codes("skoleforloeb", "tema"))
+    antal_elever: pl.Int64 = pa.Field(nullable=False, ge=0)
+    antal_fagpersoner: pl.Int64 = pa.Field(nullable=False, ge=0)
+    antal_foraeldre: pl.Int64 = pa.Field(nullable=False, ge=0)
+    pilot: pl.Utf8 = pa.Field(nullable=False, isin=("ja", "nej"))
+    status: pl.Utf8 = pa.Field(nullable=False, isin=_codes("skoleforloeb", "status"))
 
     @pa.dataframe_check(error="dato: after the file's export date")
-    def dato_not_after_export(cls, df: pd.DataFrame) -> Series[bool]:
-        return ~(df["dato"] > df["export_date"])
+    def dato_not_after_export(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(_not(pl.col("dato") > pl.col("export_date")))
 
 
 class VejlederlogRow(_Row):
-    registrering_id: Series[str] = pa.Field(nullable=False)
-    oprettet: Series[Date] = pa.Field(nullable=False)
-    type: Series[str] = pa.Field(nullable=False, isin=("henvendelse", "borgersag"))
-    borger_pseudonym: Series[str] = pa.Field(nullable=True, str_length={"min_value": 64, "max_value": 64})
-    koen: Series[str] = pa.Field(nullable=True, isin=("kvinde", "mand"))
-    aldersgruppe: Series[str] = pa.Field(nullable=True, isin=("under_18", "18-29", "30-39", "40-49", "50-64", "65+"))
-    risikoniveau: Series[str] = pa.Field(nullable=True, isin=("lav", "middel", "hoej"))
-    temaer: Series[str] = pa.Field(nullable=True)
-    afsluttet: Series[Date] = pa.Field(nullable=True)
-    status: Series[str] = pa.Field(nullable=False, isin=("aktiv", "afsluttet", "annulleret"))
+    registrering_id: pl.Utf8 = pa.Field(nullable=False)
+    oprettet: pl.Date = pa.Field(nullable=False)
+    type: pl.Utf8 = pa.Field(nullable=False, isin=("henvendelse", "borgersag"))
+    borger_pseudonym: pl.Utf8 = pa.Field(nullable=True, str_length={"min_value": 64, "max_value": 64})
+    koen: pl.Utf8 = pa.Field(nullable=True, isin=("kvinde", "mand"))
+    aldersgruppe: pl.Utf8 = pa.Field(nullable=True, isin=("under_18", "18-29", "30-39", "40-49", "50-64", "65+"))
+    risikoniveau: pl.Utf8 = pa.Field(nullable=True, isin=("lav", "middel", "hoej"))
+    temaer: pl.Utf8 = pa.Field(nullable=True)
+    afsluttet: pl.Date = pa.Field(nullable=True)
+    status: pl.Utf8 = pa.Field(nullable=False, isin=("aktiv", "afsluttet", "annulleret"))
 
     @pa.dataframe_check(error="cpr: a borgersag needs a valid CPR number")
-    def borgersag_has_cpr(cls, df: pd.DataFrame) -> Series[bool]:
-        return ~((df["type"] == "borgersag") & df["borger_pseudonym"].isna())
+    def borgersag_has_cpr(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(_not((pl.col("type") == "borgersag") & pl.col("borger_pseudonym").is_null()))
 
     @pa.dataframe_check(error="risikoniveau: a borgersag needs a risk level")
-    def borgersag_has_risk(cls, df: pd.DataFrame) -> Series[bool]:
-        return ~((df["type"] == "borgersag") & df["risikoniveau"].isna())
+    def borgersag_has_risk(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(_not((pl.col("type") == "borgersag") & pl.col("risikoniveau").is_null()))
 
     @pa.dataframe_check(error="afsluttet: before oprettet")
-    def closed_after_opened(cls, df: pd.DataFrame) -> Series[bool]:
-        return ~(df["afsluttet"] < df["oprettet"])
+    def closed_after_opened(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(_not(pl.col("afsluttet") < pl.col("oprettet")))
 
     @pa.dataframe_check(error="oprettet: after the file's export date")
-    def oprettet_not_after_export(cls, df: pd.DataFrame) -> Series[bool]:
-        return ~(df["oprettet"] > df["export_date"])
+    def oprettet_not_after_export(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(_not(pl.col("oprettet") > pl.col("export_date")))
 
 
 class RettighedskurserRow(_Row):
-    kursus_id: Series[str] = pa.Field(nullable=False)
-    dato: Series[Date] = pa.Field(nullable=False)
-    sted_type: Series[str] = pa.Field(nullable=False, isin=SOURCES["rettighedskurser"].column("sted_type").codes)
-    deltagere: Series[Count] = pa.Field(nullable=False, ge=0)
-    status: Series[str] = pa.Field(nullable=False, isin=("gennemfoert", "aflyst"))
+    kursus_id: pl.Utf8 = pa.Field(nullable=False)
+    dato: pl.Date = pa.Field(nullable=False)
+    sted_type: pl.Utf8 = pa.Field(nullable=False, isin=_codes("rettighedskurser", "sted_type"))
+    deltagere: pl.Int64 = pa.Field(nullable=False, ge=0)
+    status: pl.Utf8 = pa.Field(nullable=False, isin=("gennemfoert", "aflyst"))
 
     @pa.dataframe_check(error="dato: after the file's export date")
-    def dato_not_after_export(cls, df: pd.DataFrame) -> Series[bool]:
-        return ~(df["dato"] > df["export_date"])
+    def dato_not_after_export(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(_not(pl.col("dato") > pl.col("export_date")))
 
 
 class OmraadeAktiviteterRow(_Row):
-    aktivitet_id: Series[str] = pa.Field(nullable=False)
-    dato: Series[Date] = pa.Field(nullable=False)
-    omraade: Series[str] = pa.Field(nullable=False)
-    type: Series[str] = pa.Field(nullable=False, isin=SOURCES["omraade_aktiviteter"].column("type").codes)
-    maalgruppe: Series[str] = pa.Field(nullable=True, isin=SOURCES["omraade_aktiviteter"].column("maalgruppe").codes)
-    deltagere: Series[Count] = pa.Field(nullable=False, ge=0)
-    aktoerer: Series[str] = pa.Field(nullable=True)
-    status: Series[str] = pa.Field(nullable=False, isin=("gennemfoert", "aflyst"))
+    aktivitet_id: pl.Utf8 = pa.Field(nullable=False)
+    dato: pl.Date = pa.Field(nullable=False)
+    omraade: pl.Utf8 = pa.Field(nullable=False)
+    type: pl.Utf8 = pa.Field(nullable=False, isin=_codes("omraade_aktiviteter", "type"))
+    maalgruppe: pl.Utf8 = pa.Field(nullable=True, isin=_codes("omraade_aktiviteter", "maalgruppe"))
+    deltagere: pl.Int64 = pa.Field(nullable=False, ge=0)
+    aktoerer: pl.Utf8 = pa.Field(nullable=True)
+    status: pl.Utf8 = pa.Field(nullable=False, isin=("gennemfoert", "aflyst"))
 
     @pa.dataframe_check(error="dato: after the file's export date")
-    def dato_not_after_export(cls, df: pd.DataFrame) -> Series[bool]:
-        return ~(df["dato"] > df["export_date"])
+    def dato_not_after_export(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(_not(pl.col("dato") > pl.col("export_date")))
 
 
 class OmraadeAktoererRow(_Row):
-    aktoer_id: Series[str] = pa.Field(nullable=False)
-    navn: Series[str] = pa.Field(nullable=False)
-    sektor: Series[str] = pa.Field(nullable=False, isin=SOURCES["omraade_aktoerer"].column("sektor").codes)
-    tilsluttet: Series[Date] = pa.Field(nullable=False)
-    udtraadt: Series[Date] = pa.Field(nullable=True)
+    aktoer_id: pl.Utf8 = pa.Field(nullable=False)
+    navn: pl.Utf8 = pa.Field(nullable=False)
+    sektor: pl.Utf8 = pa.Field(nullable=False, isin=_codes("omraade_aktoerer", "sektor"))
+    tilsluttet: pl.Date = pa.Field(nullable=False)
+    udtraadt: pl.Date = pa.Field(nullable=True)
 
     @pa.dataframe_check(error="udtraadt: before tilsluttet")
-    def left_after_joined(cls, df: pd.DataFrame) -> Series[bool]:
-        return ~(df["udtraadt"] < df["tilsluttet"])
+    def left_after_joined(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(_not(pl.col("udtraadt") < pl.col("tilsluttet")))
 
     @pa.dataframe_check(error="tilsluttet: after the file's export date")
-    def joined_not_after_export(cls, df: pd.DataFrame) -> Series[bool]:
-        return ~(df["tilsluttet"] > df["export_date"])
+    def joined_not_after_export(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(_not(pl.col("tilsluttet") > pl.col("export_date")))
 
 
 class MilepaeleRow(_Row):
-    maal_id: Series[str] = pa.Field(nullable=False)
-    aar: Series[Count] = pa.Field(nullable=False, ge=2000, le=2100)
-    opfyldt: Series[str] = pa.Field(nullable=False, isin=("ja", "nej", "delvist"))
-    bemaerkning: Series[str] = pa.Field(nullable=True)
+    maal_id: pl.Utf8 = pa.Field(nullable=False)
+    aar: pl.Int64 = pa.Field(nullable=False, ge=2000, le=2100)
+    opfyldt: pl.Utf8 = pa.Field(nullable=False, isin=("ja", "nej", "delvist"))
+    bemaerkning: pl.Utf8 = pa.Field(nullable=True)
 
 
 MODELS: dict[str, type[_Row]] = {
@@ -138,9 +144,15 @@ MODELS: dict[str, type[_Row]] = {
 
 
 def split_ids(value: object) -> list[str]:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    if value is None or (isinstance(value, float) and value != value):
         return []
     return [p.strip().casefold() for p in str(value).replace(",", "|").split("|") if p.strip()]
+
+
+def _ids(column: str) -> pl.Expr:
+    """split_ids as a polars expression: the ids named in a '|' or ',' separated list."""
+    return (pl.col(column).str.to_lowercase().str.replace_all(",", "|", literal=True).str.split("|")
+            .list.eval(pl.element().str.strip_chars()).list.eval(pl.element().filter(pl.element() != "")))
 
 
 def schema_for(spec: SourceSpec, known_actors: Collection[str] | None = None,
@@ -148,14 +160,16 @@ def schema_for(spec: SourceSpec, known_actors: Collection[str] | None = None,
     """The source's model, plus the rules that need context from other sources."""
     schema = MODELS[spec.name].to_schema()
     if spec.name == "omraade_aktiviteter" and known_actors is not None:
-        known = {a.casefold() for a in known_actors}
+        known = sorted({a.casefold() for a in known_actors})
         schema = _add_check(schema, "aktoerer", pa.Check(
-            lambda s: s.map(lambda v: all(a in known for a in split_ids(v))),
+            lambda data: data.lazyframe.select(
+                _ids(data.key).list.eval(pl.element().is_in(known)).list.all().fill_null(True)),
             error="aktoerer: names an actor id that is not in the omraade_aktoerer register"))
     if spec.name == "milepaele" and milestone_goals is not None:
-        goals = set(milestone_goals)
+        goals = sorted(set(milestone_goals))
         schema = _add_check(schema, "maal_id", pa.Check(
-            lambda s: s.isin(goals), error="maal_id: not a milestone goal in the goal registry"))
+            lambda data: data.lazyframe.select(pl.col(data.key).is_in(goals)),
+            error="maal_id: not a milestone goal in the goal registry"))
     return schema
 
 
@@ -164,76 +178,41 @@ def _add_check(schema: pa.DataFrameSchema, column: str, check: pa.Check) -> pa.D
     return schema.update_column(column, checks=[*schema.columns[column].checks, check])
 
 
-def failures_by_row(schema: pa.DataFrameSchema, df: pd.DataFrame) -> dict[object, list[tuple[str | None, str]]]:
-    """Every rule each row breaks: index → [(column, reason)]. Values are never quoted.
-
-    Column rules are element-wise, so pandera validates each column's distinct values once and
-    the verdicts are mapped back to the rows that hold them: exports repeat the same codes,
-    names and dates on every row, and pandera's string dtype check is a Python call per value.
-    The dataframe-wide rules (vectorised) run on the whole frame.
-    """
-    if any(name not in df.columns for name in schema.columns):
-        return _failures(schema, df)  # pandera reports the missing column
-    out: dict[object, list[tuple[str | None, str]]] = {}
-    for name, column in schema.columns.items():
-        s = df[name]
-        one = pa.DataFrameSchema({name: column}, strict=False, coerce=False)
-        if isinstance(s.dtype, pd.CategoricalDtype):
-            # Text read back from the warehouse: its categories are the distinct values (as
-            # the strings the model states), a missing value one more.
-            codes = s.cat.codes.to_numpy().astype(np.int64)
-            values = list(s.cat.categories)
-            if (codes < 0).any():
-                codes[codes < 0] = len(values)
-                values.append(None)
-            distinct = pd.Series(values, dtype=object, name=name)
-        else:
-            distinct = s.drop_duplicates()
-            if len(distinct) == len(s):
-                _merge(out, _failures(one, s.to_frame()))
-                continue
-            codes = None
-        failing = _failures(one, distinct.reset_index(drop=True).to_frame())
-        if failing:  # rare: only then find the rows holding each failing value
-            if codes is None:  # numbered like `distinct`: first appearances
-                codes, _ = pd.factorize(s, use_na_sentinel=False)
-            order = np.argsort(codes, kind="stable")
-            bounds = np.searchsorted(codes[order], np.arange(len(distinct) + 1))
-            _merge(out, {row: problems for code, problems in failing.items()
-                         for row in df.index[order[bounds[int(code)]:bounds[int(code) + 1]]]})
-    if schema.checks:
-        wide = pa.DataFrameSchema(checks=schema.checks, strict=False, coerce=False)
-        _merge(out, _failures(wide, df))
-    return out
+def as_model_types(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> pl.DataFrame:
+    """Staged rows read back from a warehouse in the model's dtypes (PostgreSQL's driver gives
+    timestamps for dates and floats for counts with gaps): the rules are about values."""
+    casts = [pl.col(name).cast(column.dtype.type) for name, column in schema.columns.items()
+             if name in frame.columns and frame.schema[name] != column.dtype.type]
+    return frame.with_columns(casts) if casts else frame
 
 
-def _failures(schema: pa.DataFrameSchema, df: pd.DataFrame) -> dict[object, list[tuple[str | None, str]]]:
-    """pandera's verdict on `df`: index → [(column, reason)]."""
-    try:
-        schema.validate(df, lazy=True)
-        return {}
-    except pa.errors.SchemaErrors as e:
-        cases = e.failure_cases
-    out: dict[object, list[tuple[str | None, str]]] = {}
-    for column, check, index in zip(cases["column"], cases["check"], cases["index"]):
-        if index is None or (isinstance(index, float) and pd.isna(index)):
+def row_failures(schema: pa.DataFrameSchema, batches: Iterator[pa_arrow.RecordBatch], id_column: str
+                 ) -> Iterator[pl.DataFrame]:
+    """pandera's verdict on Arrow batches: per batch, a frame of (`id_column`, column, reason)
+    for every rule a row breaks (values are never quoted)."""
+    for batch in batches:
+        frame = pl.from_arrow(batch)
+        if isinstance(frame, pl.Series):  # pragma: no cover - a batch is a table
+            frame = frame.to_frame()
+        frame = as_model_types(schema, frame)
+        try:
+            schema.validate(frame, lazy=True)
             continue
-        reason = _describe(column, str(check))
-        col = reason.split(":", 1)[0] if ":" in reason else column
-        problems = out.setdefault(index, [])
-        if (col, reason) not in problems:
-            problems.append((col, reason))
-    return out
-
-
-def _merge(into: dict, more: dict) -> None:
-    for row, problems in more.items():
-        have = into.setdefault(row, [])
-        have.extend(p for p in problems if p not in have)
+        except pa.errors.SchemaErrors as e:
+            cases = e.failure_cases
+        broken = cases.filter(pl.col("index").is_null())
+        if not broken.is_empty():  # a column missing or of the wrong type: the frame, not a row
+            # (the failure case of such a check is a column name or a dtype, never a value)
+            raise TypeError("rows not in the model's shape: " + ", ".join(
+                f"{k} {f}" for k, f in zip(broken["check"], broken["failure_case"])))
+        reasons = [_describe(column, check) for column, check in zip(cases["column"], cases["check"])]
+        ids = frame[id_column].gather(cases["index"].cast(pl.UInt32))
+        yield pl.DataFrame({id_column: ids, "reason": reasons}).with_columns(
+            pl.col("reason").str.split_exact(":", 1).struct.field("field_0").alias("column")).unique()
 
 
 def _describe(column: str | None, check: str) -> str:
-    if ": " in check and column is not None and check.split(":", 1)[0] in _ALL_COLUMNS:
+    if ": " in check and check.split(":", 1)[0] in _ALL_COLUMNS:
         return check  # a dataframe check already names its column
     if check == "not_nullable":
         return f"{column}: missing value"
