@@ -1,11 +1,13 @@
 """Indicators computed by the warehouse, in SQL that runs the same on DuckDB and PostgreSQL.
 
-Each indicator is one query (`indicators/registry.py`) over `counted_<source>`: the source's
-current, not cancelled staged rows, one per period it falls in (a `stock` source: one per
-period whose date finds it a member). `periods` is a small table of (period_id, year,
-first_day, last_day, as_of), a row for each calendar year a period spans, that the caller
-provides; a breakdown is the same query over the same rows with `dimension` and `category`
-filled in (a row in each of its themes).
+Each indicator is one query (`indicators/registry.py`) over `counted_<source>`: the rows of
+`current_<source>` (the source's current, not cancelled staged rows with their derived
+columns), one per period it falls in (a `stock` source: one per period whose date finds it a
+member). `periods` is a small table of (period_id, year, first_day, last_day, as_of), a row for
+each calendar year a period spans, that the caller provides; a breakdown is the same query over
+the same rows with `dimension` and `category` filled in (a row in each of its themes). The
+stored query (`indicator_query`) spells `current_<source>` as its first CTE; a run materialises
+it once as a temporary table (`counting`) and runs the rest of the text unchanged.
 
 The SQL is a common subset of the two dialects: `count(*) FILTER (WHERE …)`, `EXTRACT`,
 `position`, `||`, `least`, `regexp_replace(…, 'g')`, `LATERAL unnest(regexp_split_to_array(…))`,
