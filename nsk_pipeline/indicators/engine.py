@@ -236,13 +236,16 @@ def counting(wh: Warehouse) -> Iterator[Connection]:
             # work_mem makes the distinct counts and classes' groupings sort on disk.
             conn.execute(sa.text("SET LOCAL jit = off"))
             conn.execute(sa.text("SET LOCAL work_mem = '256MB'"))
+        # DuckDB plans the expressions well and reads the staged columns faster than a copy of
+        # them (measured at 1 M rows: a temporary table cost it time and ~170 MB): a view there.
+        kind = "TABLE" if wh.dialect == "postgresql" else "VIEW"
         for source in staged:
-            conn.execute(sa.text(f"CREATE TEMPORARY TABLE current_{source} AS\n{current_rows(source, wh.dialect)}"))
+            conn.execute(sa.text(f"CREATE TEMPORARY {kind} current_{source} AS\n{current_rows(source, wh.dialect)}"))
             if wh.dialect == "postgresql":
                 conn.execute(sa.text(f"ANALYZE current_{source}"))
         yield conn
         for source in staged:
-            conn.execute(sa.text(f"DROP TABLE current_{source}"))
+            conn.execute(sa.text(f"DROP {kind} current_{source}"))
 
 
 def _run(conn: Connection, sql: str) -> list[sa.Row]:
