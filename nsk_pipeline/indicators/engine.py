@@ -1,11 +1,13 @@
 """Indicators computed by the warehouse, in SQL that runs the same on DuckDB and PostgreSQL.
 
-Each indicator is one query (`indicators/registry.py`) over `counted_<source>`: the source's
-current, not cancelled staged rows, one per period it falls in (a `stock` source: one per
-period whose date finds it a member). `periods` is a small table of (period_id, year,
-first_day, last_day, as_of), a row for each calendar year a period spans, that the caller
-provides; a breakdown is the same query over the same rows with `dimension` and `category`
-filled in (a row in each of its themes).
+Each indicator is one query (`indicators/registry.py`) over `counted_<source>`: the rows of
+`current_<source>` (the source's current, not cancelled staged rows with their derived
+columns), one per period it falls in (a `stock` source: one per period whose date finds it a
+member). `periods` is a small table of (period_id, year, first_day, last_day, as_of), a row for
+each calendar year a period spans, that the caller provides; a breakdown is the same query over
+the same rows with `dimension` and `category` filled in (a row in each of its themes). The
+stored query (`indicator_query`) spells `current_<source>` as its first CTE; a run materialises
+it once as a temporary table (`counting`) and runs the rest of the text unchanged.
 
 The SQL is a common subset of the two dialects: `count(*) FILTER (WHERE …)`, `EXTRACT`,
 `position`, `||`, `least`, `regexp_replace(…, 'g')`, `LATERAL unnest(regexp_split_to_array(…))`,
@@ -25,12 +27,15 @@ from __future__ import annotations
 
 import calendar
 from collections import defaultdict
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date
 from textwrap import indent
+from typing import Iterator
 
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from nsk_pipeline.core.warehouse import Warehouse
 from nsk_pipeline.indicators.periods import PeriodValue
@@ -95,10 +100,10 @@ def _dates(source: str) -> list[str]:
 def _period_join(source: str) -> str:
     if _is_stock(source):
         # Members at the period's end, or at the as-of date while it is open; leaving on the date itself is out.
-        return ("JOIN periods AS p ON r.tilsluttet <= least(p.last_day, p.as_of)\n"
-                "  AND (r.udtraadt IS NULL OR r.udtraadt > least(p.last_day, p.as_of))")
+        return ("JOIN periods AS p ON s.tilsluttet <= least(p.last_day, p.as_of)\n"
+                "  AND (s.udtraadt IS NULL OR s.udtraadt > least(p.last_day, p.as_of))")
     # `periods` has a row for each year a period spans: the join is a hash join on the year.
-    return f"JOIN periods AS p ON p.year = r.year AND r.{SOURCES[source].date_column} BETWEEN p.first_day AND p.last_day"
+    return f"JOIN periods AS p ON p.year = s.year AND s.{SOURCES[source].date_column} BETWEEN p.first_day AND p.last_day"
 
 
 def _counts(source: str) -> str:
@@ -143,25 +148,36 @@ DIMENSIONS: dict[str, list[Dimension]] = {
 }
 
 
-def counted_rows(source: str, dialect: str, dimension: Dimension | None = None, in_periods: bool = True) -> str:
-    """The SELECT of counted_<source>: the rows that count (`r`), once per period they fall in.
-    With `dimension`, each row's category in it (a row in each of its themes); without
+def _current_columns(source: str) -> list[str]:
+    """The columns of current_<source>: dates, year, the indicators' columns, the breakdowns' columns."""
+    year = [] if _is_stock(source) else [f"EXTRACT(YEAR FROM s.{SOURCES[source].date_column}) AS year"]
+    columns = [f"s.{c}" for c in _dates(source)] + year + \
+        [f"{expr} AS {name}" if expr else f"s.{name}" for name, expr in _COLUMNS[source].items()]
+    return columns + [f"s.{d.column}" for d in DIMENSIONS[source] if d.column not in _COLUMNS[source]]
+
+
+def current_rows(source: str, dialect: str) -> str:
+    """The SELECT of current_<source>: the rows that count, each once, with their derived columns."""
+    select = _wrap(_current_columns(source))
+    return "\n".join(["SELECT " + select[0].lstrip(), *select[1:], f"FROM staging.{source} AS s",
+                      *_name_joins(source, dialect), f"WHERE {_counts(source)}"])
+
+
+def counted_rows(source: str, dimension: Dimension | None = None, in_periods: bool = True) -> str:
+    """The SELECT of counted_<source>: the rows of current_<source> (`s`), once per period they
+    fall in. With `dimension`, each row's category in it (a row in each of its themes); without
     `in_periods`, every row once (period_id NULL)."""
     cell = [f"'{dimension.name}' AS dimension", f"{dimension.category} AS category"] if dimension else \
         ["NULL AS dimension", "NULL AS category"]  # the whole period: no breakdown
-    year = [] if _is_stock(source) else [f"EXTRACT(YEAR FROM s.{SOURCES[source].date_column}) AS year"]
-    columns = cell + [f"s.{c}" for c in _dates(source)] + year + \
-        [f"{expr} AS {name}" if expr else f"s.{name}" for name, expr in _COLUMNS[source].items()]
-    joins, where = _name_joins(source, dialect), [_counts(source)]
+    period = "p.period_id" if in_periods else "NULL AS period_id"
+    lines = [f"SELECT {', '.join([period, *cell])}, s.*", f"FROM current_{source} AS s"]
+    where = []
     if dimension and dimension.multi:  # `temaer` is a '|'-joined code list: a row counts in each theme it has
-        joins.append(f"CROSS JOIN LATERAL unnest(regexp_split_to_array(s.{dimension.column}, '[|]')) AS t(code)")
+        lines.append(f"CROSS JOIN LATERAL unnest(regexp_split_to_array(s.{dimension.column}, '[|]')) AS t(code)")
         where.append(f"t.code IN ({', '.join(repr(c) for c in dimension.codes)})")
-    select = _wrap(columns)
-    rows = "\n".join(["SELECT " + select[0].lstrip(), *select[1:], f"FROM staging.{source} AS s", *joins,
-                      f"WHERE {' AND '.join(where)}"])
-    if not in_periods:
-        return f"SELECT NULL AS period_id, r.*\nFROM ({indent(rows, '      ').strip()}) AS r"
-    return f"SELECT p.period_id, r.*\nFROM ({indent(rows, '      ').strip()}) AS r\n{_period_join(source)}"
+    if in_periods:
+        lines.append(_period_join(source))
+    return "\n".join(lines + ([f"WHERE {' AND '.join(where)}"] if where else []))
 
 
 def _wrap(columns: list[str], width: int = 100) -> list[str]:
@@ -175,9 +191,8 @@ def _wrap(columns: list[str], width: int = 100) -> list[str]:
     return lines + [line.rstrip()]
 
 
-def _counted_cte(source: str, dialect: str, dimensions: list[Dimension] | None = None,
-                 in_periods: bool = True) -> str:
-    branches = [counted_rows(source, dialect, d, in_periods) for d in (dimensions or [None])]
+def _counted_cte(source: str, dimensions: list[Dimension] | None = None, in_periods: bool = True) -> str:
+    branches = [counted_rows(source, d, in_periods) for d in (dimensions or [None])]
     return f"counted_{source} AS (\n" + indent("\nUNION ALL\n".join(branches), "  ") + "\n)"
 
 
@@ -187,27 +202,54 @@ PERIODS_COLUMNS = "periods (period_id, year, first_day, last_day, as_of)"
 def indicator_query(indicator_id: str, dialect: str = "duckdb") -> str:
     """The indicator's query as it runs, for analysts: it reads `periods` (period_id, year,
     first_day, last_day, as_of: a row for each calendar year a period spans), a temporary table
-    or one more entry in the WITH list."""
+    or one more entry in the WITH list. A run materialises current_<source> as a temporary
+    table (`counting`) and runs the rest of the text as it is."""
     indicator = INDICATORS[indicator_id]
-    return f"WITH {_counted_cte(indicator.source, dialect)}\n{indicator.query}"
+    current = f"current_{indicator.source} AS (\n{indent(current_rows(indicator.source, dialect), '  ')}\n)"
+    return f"WITH {current},\n{_counted_cte(indicator.source)}\n{indicator.query}"
 
 
-def _statement(indicator: Indicator, dialect: str, periods: dict[int, tuple[date, date]], as_of: date,
+def _statement(indicator: Indicator, periods: dict[int, tuple[date, date]], as_of: date,
                dimensions: list[Dimension] | None = None, in_periods: bool = True) -> str:
     values = ",\n  ".join(f"({pid}, {year}, DATE '{start}', DATE '{end}', DATE '{as_of}')"
                           for pid, (start, end) in periods.items() for year in range(start.year, end.year + 1))
     ctes = ([f"{PERIODS_COLUMNS} AS (VALUES\n  {values})"] if in_periods else []) + \
-        [_counted_cte(indicator.source, dialect, dimensions, in_periods)]
+        [_counted_cte(indicator.source, dimensions, in_periods)]
     return "WITH " + ",\n".join(ctes) + "\n" + indicator.query
 
 
-def _run(wh: Warehouse, sql: str) -> list[sa.Row]:
-    with wh.engine.connect() as conn:
+@contextmanager
+def counting(wh: Warehouse) -> Iterator[Connection]:
+    """A transaction in which current_<source> is a temporary table of every staged source.
+
+    The rows that count are selected, and their derived columns (the year, the normalised
+    names) computed, once per run rather than once per indicator and breakdown; on PostgreSQL
+    the table is analysed, so the planner knows the rows per year (an expression over a staged
+    column has no statistics, and a misestimate there made it sort where it should hash).
+    The tables hold pseudonyms, never CPR numbers, and are dropped with the transaction's end.
+    """
+    staged = [source for source in INDICATOR_SOURCES if wh.has_table("staging", source)]
+    with wh.engine.begin() as conn:
         if wh.dialect == "postgresql":
             # JIT-compiling a query that runs once costs more than it saves: 2-6 s of JIT for a
-            # 1-3 s query at 1 M rows (measured with EXPLAIN ANALYZE).
+            # 1-3 s query at 1 M rows (measured with EXPLAIN ANALYZE). The default 4 MB of
+            # work_mem makes the distinct counts and classes' groupings sort on disk.
             conn.execute(sa.text("SET LOCAL jit = off"))
-        return conn.execute(sa.text(sql)).fetchall()
+            conn.execute(sa.text("SET LOCAL work_mem = '256MB'"))
+        # DuckDB plans the expressions well and reads the staged columns faster than a copy of
+        # them (measured at 1 M rows: a temporary table cost it time and ~170 MB): a view there.
+        kind = "TABLE" if wh.dialect == "postgresql" else "VIEW"
+        for source in staged:
+            conn.execute(sa.text(f"CREATE TEMPORARY {kind} current_{source} AS\n{current_rows(source, wh.dialect)}"))
+            if wh.dialect == "postgresql":
+                conn.execute(sa.text(f"ANALYZE current_{source}"))
+        yield conn
+        for source in staged:
+            conn.execute(sa.text(f"DROP {kind} current_{source}"))
+
+
+def _run(conn: Connection, sql: str) -> list[sa.Row]:
+    return conn.execute(sa.text(sql)).fetchall()
 
 
 def refresh_statistics(wh: Warehouse) -> None:
@@ -236,14 +278,19 @@ class SourceFacts:
     latest_export: date | None
 
 
-def source_facts(wh: Warehouse, as_of: date) -> dict[str, SourceFacts]:
+def source_facts(wh: Warehouse, as_of: date, conn: Connection | None = None) -> dict[str, SourceFacts]:
     """A source reports on a year when a loaded file's export date, or a current row's date (any
     status), is in it. The actor register is a snapshot: it reports on every year from its
     earliest `tilsluttet` through its latest export date."""
+    with nullcontext(conn) if conn is not None else wh.engine.connect() as conn:
+        return _source_facts(wh, conn, as_of)
+
+
+def _source_facts(wh: Warehouse, conn: Connection, as_of: date) -> dict[str, SourceFacts]:
     years: dict[str, set[int]] = {s: set() for s in INDICATOR_SOURCES}
     latest: dict[str, date | None] = dict.fromkeys(INDICATOR_SOURCES)
     if wh.has_table("meta", "file_loads"):
-        for source, year, last in _run(wh, f"""
+        for source, year, last in _run(conn, f"""
                 SELECT source, EXTRACT(YEAR FROM export_date) AS year, max(export_date) AS latest
                 FROM meta.file_loads WHERE status = 'loaded' AND export_date <= DATE '{as_of}'
                 GROUP BY source, EXTRACT(YEAR FROM export_date)"""):
@@ -255,11 +302,11 @@ def source_facts(wh: Warehouse, as_of: date) -> dict[str, SourceFacts]:
         if not wh.has_table("staging", source):
             continue
         column = SOURCES[source].date_column
-        years[source] |= {int(y) for (y,) in _run(wh, f"""
+        years[source] |= {int(y) for (y,) in _run(conn, f"""
             SELECT DISTINCT EXTRACT(YEAR FROM {column}) FROM staging.{source}
             WHERE er_gaeldende AND {column} IS NOT NULL""")}
         if source == "omraade_aktoerer":
-            first_joined = _run(wh, f"SELECT min({column}) FROM staging.{source} WHERE er_gaeldende")[0][0]
+            first_joined = _run(conn, f"SELECT min({column}) FROM staging.{source} WHERE er_gaeldende")[0][0]
     if first_joined is not None and latest["omraade_aktoerer"] is not None:
         years["omraade_aktoerer"] |= set(range(first_joined.year, latest["omraade_aktoerer"].year + 1))
     return {s: SourceFacts(frozenset(years[s]), latest[s]) for s in INDICATOR_SOURCES}
@@ -307,21 +354,27 @@ class IndicatorValues:
 
 
 def compute_values(wh: Warehouse, as_of: date, facts: dict[str, SourceFacts],
-                   periods: list[Period]) -> IndicatorValues:
-    """Every indicator over every period: one query per indicator, all periods at once."""
+                   periods: list[Period], conn: Connection | None = None) -> IndicatorValues:
+    """Every indicator over every period: one query per indicator, all periods at once
+    (in `conn` from `counting`, or in a transaction of its own)."""
     numbered = {pid: p for pid, p in enumerate(sorted(set(periods)), start=1)}
     computed = {}
     if numbered:
-        for indicator in INDICATORS.values():
-            if not wh.has_table("staging", indicator.source):
-                continue
-            for row in _run(wh, _statement(indicator, wh.dialect, numbered, as_of)):
-                start, end = numbered[row.period_id]
-                ratio = indicator.aggregation == "ratio"
-                computed[(indicator.id, start, end)] = (
-                    _number(row.value), _number(row.numerator) if ratio else None,
-                    _number(row.denominator) if ratio else None)
+        with nullcontext(conn) if conn is not None else counting(wh) as conn:
+            _compute_values(wh, conn, as_of, numbered, computed)
     return IndicatorValues(as_of, facts, set(numbered.values()), computed)
+
+
+def _compute_values(wh: Warehouse, conn: Connection, as_of: date, numbered: dict[int, Period], computed: dict) -> None:
+    for indicator in INDICATORS.values():
+        if not wh.has_table("staging", indicator.source):
+            continue
+        ratio = indicator.aggregation == "ratio"
+        for row in _run(conn, _statement(indicator, numbered, as_of)):
+            start, end = numbered[row.period_id]
+            computed[(indicator.id, start, end)] = (
+                _number(row.value), _number(row.numerator) if ratio else None,
+                _number(row.denominator) if ratio else None)
 
 
 def quarter_end(year: int, quarter: int) -> date:
@@ -371,13 +424,20 @@ def indicator_quarterly(values: IndicatorValues, years: list[int]) -> pd.DataFra
     return pd.DataFrame(rows, columns=QUARTERLY_COLUMNS)
 
 
-def compute_breakdown(wh: Warehouse, as_of: date, facts: dict[str, SourceFacts], years: list[int]) -> pd.DataFrame:
+def compute_breakdown(wh: Warehouse, as_of: date, facts: dict[str, SourceFacts], years: list[int],
+                      conn: Connection | None = None) -> pd.DataFrame:
     """One row per indicator, measured year, dimension and category; ratios are not broken down.
 
     Fixed codes are always listed (0 where nothing matches), free text as seen in the year's
     rows, and `ukendt` where rows lack a value. A stock is broken down at each year's end (or
     the as-of date), its categories listed from all its rows.
     """
+    with nullcontext(conn) if conn is not None else counting(wh) as conn:
+        return _compute_breakdown(wh, conn, as_of, facts, years)
+
+
+def _compute_breakdown(wh: Warehouse, conn: Connection, as_of: date, facts: dict[str, SourceFacts],
+                       years: list[int]) -> pd.DataFrame:
     rows = []
     for indicator in INDICATORS.values():
         if indicator.aggregation == "ratio":
@@ -387,11 +447,11 @@ def compute_breakdown(wh: Warehouse, as_of: date, facts: dict[str, SourceFacts],
         cells: dict[tuple[int, str], dict[str | None, float]] = defaultdict(dict)
         if measured and wh.has_table("staging", indicator.source):
             periods = {y: (date(y, 1, 1), date(y, 12, 31)) for y in measured}
-            for r in _run(wh, _statement(indicator, wh.dialect, periods, as_of, dimensions)):
+            for r in _run(conn, _statement(indicator, periods, as_of, dimensions)):
                 cells[(r.period_id, r.dimension)][r.category] = _number(r.value) or 0.0
         everywhere: dict[str, set[str | None]] = defaultdict(set)
         if indicator.aggregation == "stock" and measured and wh.has_table("staging", indicator.source):
-            for r in _run(wh, _statement(indicator, wh.dialect, {}, as_of, dimensions, in_periods=False)):
+            for r in _run(conn, _statement(indicator, {}, as_of, dimensions, in_periods=False)):
                 everywhere[r.dimension].add(r.category)
         for y in measured:
             for dim in dimensions:

@@ -21,6 +21,7 @@ from nsk_pipeline.indicators.disclosure import suppress
 from nsk_pipeline.indicators.engine import (
     compute_breakdown,
     compute_values,
+    counting,
     indicator_query,
     indicator_quarterly,
     indicator_yearly,
@@ -60,14 +61,16 @@ def build_marts(wh: Warehouse, registry: Registry, as_of: date, computed_at: dat
     """Every mart, computed from the current staged rows by the warehouse."""
     computed_at = computed_at or datetime.now(timezone.utc).replace(tzinfo=None)
     refresh_statistics(wh)
-    facts = source_facts(wh, as_of)
-    years = report_years(facts, as_of)
-    values = compute_values(wh, as_of, facts, mart_periods(years, as_of) + periods_asked(registry, as_of))
+    with counting(wh) as conn:  # the rows that count, selected once for every indicator
+        facts = source_facts(wh, as_of, conn)
+        years = report_years(facts, as_of)
+        values = compute_values(wh, as_of, facts, mart_periods(years, as_of) + periods_asked(registry, as_of), conn)
+        breakdown = compute_breakdown(wh, as_of, facts, years, conn)
     _, goals = registry.to_frames()
     return Marts({
         "indicator_yearly": indicator_yearly(values, years),
         "indicator_quarterly": indicator_quarterly(values, years),
-        "indicator_breakdown": suppress(compute_breakdown(wh, as_of, facts, years)),
+        "indicator_breakdown": suppress(breakdown),
         "indicators": indicator_registry(wh.dialect),
         "goals": goals,
         "goal_attainment": goal_attainment(registry, values, read_milestones(wh), as_of, computed_at),
