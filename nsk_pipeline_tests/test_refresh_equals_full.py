@@ -223,17 +223,17 @@ REFRESHES = [refresh_cli, refresh_after_a_failed_run, refresh_with_rotated_key, 
              refresh_by_reexecution_after_failure, marts_only]
 
 
-# Two sequences that together take every delivery and every kind of refresh, then random ones.
-@settings(max_examples=2, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+# One sequence that takes every kind of refresh and nearly every delivery, then a random one (each
+# step costs a refresh and a fresh full run: CI time).
+@settings(max_examples=1, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(steps=st.lists(st.tuples(st.sampled_from(DELIVERIES), st.sampled_from(REFRESHES)), min_size=1, max_size=3),
        first=st.sampled_from([refresh_cli, marts_only]))
 @example(first=marts_only, steps=[(course_into_next_year, refresh_by_schedule_request),
                                   (course_corrected_twice, refresh_with_rotated_key),
                                   (actor_leaves, marts_only),
-                                  (resend_under_new_name, refresh_by_reexecution_after_failure)])
-@example(first=refresh_cli, steps=[(course_into_previous_year, refresh_after_a_failed_run),
-                                   (new_counsellor_export, refresh_with_rotated_key),
-                                   (delete_latest_course_export, refresh_cli)])
+                                  (resend_under_new_name, refresh_by_reexecution_after_failure),
+                                  (course_into_previous_year, refresh_after_a_failed_run),
+                                  (delete_latest_course_export, refresh_cli)])
 def test_every_refresh_equals_a_fresh_full_run(tmp_path_factory, steps, first):
     tmp = tmp_path_factory.mktemp("refresh")
     raw = tmp / "raw"
