@@ -34,10 +34,12 @@ OTHER_KEY = b"another-ingest-test-key-not-a-secret"
 
 @pytest.fixture(autouse=True, params=["one batch", "a batch per row"])
 def batch_size(request, monkeypatch):
-    """Every rule must hold whether pandera validates a source's rows in one Arrow batch or in
-    many (its failure cases are positions within a batch)."""
+    """Every rule must hold whether a source's files are typed by one query or a query per file,
+    and whether pandera validates its rows in one Arrow batch or in many (its failure cases are
+    positions within a batch)."""
     if request.param != "one batch":
         monkeypatch.setattr("nsk_pipeline.sources.ingest.VALIDATE_BATCH_ROWS", 1)
+        monkeypatch.setattr("nsk_pipeline.sources.ingest.TYPING_BATCH_ROWS", 1)
     return request.param
 
 
@@ -614,6 +616,28 @@ def test_date_after_the_file_export_date_quarantines(exports):
     reasons = assert_quarantined_for(r, "dato", row_number=3)
     assert "export date" in reasons
     assert list(current(r)["forloeb_id"]) == ["F1"]
+
+
+def test_date_is_checked_against_its_own_file_export_date(exports):
+    # files typed together: the same date text is after one file's export date, not the other's
+    ex = exports("skoleforloeb")
+    ex.csv("skoleforloeb_2025-03-31.csv", [ex.row(forloeb_id="F1", dato="01-04-2025")])
+    ex.csv("skoleforloeb_2025-04-30.csv", [ex.row(forloeb_id="F2", dato="01-04-2025")])
+    r = ex.ingest()
+    assert "export date" in assert_quarantined_for(r, "dato", row_number=2)
+    assert list(current(r)["forloeb_id"]) == ["F2"]
+    assert_rows_balance(r)
+
+
+def test_optional_column_one_file_lacks_is_blank_in_that_file_only(exports):
+    ex = exports("skoleforloeb")
+    ex.csv("skoleforloeb_2025-03-31.csv", [ex.row(forloeb_id="F1", pilot="ja", antal_foraeldre="5")])
+    header = [h for h in DEFAULTS["skoleforloeb"] if h not in ("pilot", "antal_foraeldre")]
+    ex.csv("skoleforloeb_2025-04-30.csv", [ex.row(forloeb_id="F2", pilot="ja", antal_foraeldre="5")], header=header)
+    r = ex.ingest()
+    rows = current(r).set_index("forloeb_id")
+    assert rows.loc["F1", "pilot"] == "ja" and rows.loc["F1", "antal_foraeldre"] == 5
+    assert rows.loc["F2", "pilot"] == "nej" and rows.loc["F2", "antal_foraeldre"] == 0
 
 
 def test_optional_date_after_export_date_quarantines(exports):

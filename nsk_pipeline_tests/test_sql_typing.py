@@ -98,6 +98,19 @@ def test_date_after_export_date(con):
     assert one(con, DATE, "03-04-2025") == (dt.date(2025, 4, 3), "after the file's export date 2025-04-02")
 
 
+def test_date_typed_against_each_row_export_date(con):
+    # rows of many files are typed in one query: a date text is looked up per export date
+    spec = SourceSpec("t", (DATE,), key=(), date_column=None)
+    relation, values, errors = T.typing_relation(spec, "(SELECT * FROM t)", {"dato"})
+    con.execute("CREATE OR REPLACE TEMP TABLE t (n INT, export_date DATE, dato VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?, ?, ?)", [(0, EXPORT, "03-04-2025"), (1, dt.date(2025, 7, 2), "03-04-2025"),
+                                                       (2, EXPORT, "02-04-2025")])
+    assert con.execute(f"SELECT n, {values[0]}, {errors[0]} FROM {relation} ORDER BY n").fetchall() == [
+        (0, dt.date(2025, 4, 3), "after the file's export date 2025-04-02"),
+        (1, dt.date(2025, 4, 3), None),
+        (2, dt.date(2025, 4, 2), None)]
+
+
 def test_blank_dates(con):
     assert one(con, DATE, None) == (None, T.MISSING)
     assert one(con, DATE, "  ") == (None, T.MISSING)

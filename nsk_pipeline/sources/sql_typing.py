@@ -187,7 +187,7 @@ def typed_columns(spec: SourceSpec, export_date: str, absent: frozenset[str] = f
                   ) -> tuple[list[list[str]], list[str], list[str]]:
     """How to type `spec`'s columns over a relation that has each present column's trimmed text
     (NULL for blank) under its own name (optional columns in `absent` are blank in every row),
-    with the file's export date as the SQL `export_date` and, for the CPR, `$ipad`/`$opad`
+    with the row's export date as the SQL `export_date` and, for the CPR, `$ipad`/`$opad`
     parameters. Returns (layers, values, errors): each layer's expressions are added to the
     previous one's columns (`SELECT *, ...`), so that no intermediate value is written out
     twice; over the last layer, `values` are the typed columns (named as staged) and `errors`
@@ -249,22 +249,27 @@ def typed_columns(spec: SourceSpec, export_date: str, absent: frozenset[str] = f
     return [layer for layer in (first, second, third) if layer], values, errors
 
 
-# Kinds typed once per distinct text of a file and joined back: their values repeat (codes,
-# dates, counts), and typing a text costs far more than a hash join.
+# Kinds typed once per distinct text and joined back: their values repeat (codes, dates,
+# counts), and typing a text costs far more than a hash join.
 LOOKED_UP = ("date", "count", "code", "code_list")
 
 
 def typing_relation(spec: SourceSpec, base: str, present: set[str]) -> tuple[str, list[str], list[str]]:
-    """`base` (a relation of each present column's text under its name, and `export_date`) with
-    the helper columns the typing needs, and the typed values and reasons over it (in spec
-    order, as `typed_columns` gives them). Present columns of the kinds in `LOOKED_UP` are
-    typed per distinct text; the CPR's age band uses `oprettet` typed that way."""
+    """`base` (a relation of each present column's text under its name, and each row's
+    `export_date`: it may hold the rows of many files) with the helper columns the typing
+    needs, and the typed values and reasons over it (in spec order, as `typed_columns` gives
+    them). Present columns of the kinds in `LOOKED_UP` are typed per distinct text (a date per
+    distinct text and export date: a date after the export date is an error); the CPR's age
+    band uses `oprettet` typed that way."""
     looked = [c for c in spec.columns if c.kind in LOOKED_UP and c.name in present]
     relation = base
     for col in looked:
         key = ident("_lk_" + col.name)
-        relation = (f"(SELECT * EXCLUDE ({key}) FROM {relation} LEFT JOIN {_lookup(col, base)} "
-                    f"ON {ident(col.name)} IS NOT DISTINCT FROM {key})")
+        on = f"{ident(col.name)} IS NOT DISTINCT FROM {key}"
+        if col.kind == "date":
+            on += f" AND export_date = {ident('_ld_' + col.name)}"
+            key += ", " + ident("_ld_" + col.name)
+        relation = f"(SELECT * EXCLUDE ({key}) FROM {relation} LEFT JOIN {_lookup(col, base)} ON {on})"
     rest = SourceSpec(spec.name, tuple(c for c in spec.columns if c not in looked), key=(), date_column=None)
     layers, values, errors = typed_columns(rest, "export_date", frozenset(spec.column_names) - present)
     for layer in layers:
@@ -282,17 +287,18 @@ def typing_relation(spec: SourceSpec, base: str, present: set[str]) -> tuple[str
 
 
 def _lookup(col: ColumnSpec, base: str) -> str:
-    """`col` typed once per distinct text of `base`: the text (`_lk_<col>`), its value
-    (`_lv_<col>`) and its reason (`_le_<col>`)."""
+    """`col` typed once per distinct text of `base` (a date: per distinct text and export date,
+    `_ld_<col>`): the text (`_lk_<col>`), its value (`_lv_<col>`) and its reason (`_le_<col>`)."""
     c = ident(col.name)
     if col.kind == "code_list":
         return code_list_lookup(col, f"(SELECT DISTINCT {c} FROM {base})")
     layers, values, errors = typed_columns(SourceSpec("lookup", (col,), key=(), date_column=None), "export_date")
-    relation = f"(SELECT DISTINCT {c}, export_date FROM {base})"
+    relation = f"(SELECT DISTINCT {c}{', export_date' if col.kind == 'date' else ''} FROM {base})"
     for layer in layers:
         relation = f"(SELECT *, {', '.join(layer)} FROM {relation})"
     value = values[0].rsplit(" AS ", 1)[0]
-    return (f"(SELECT {c} AS {ident('_lk_' + col.name)}, {value} AS {ident('_lv_' + col.name)}, "
+    export_date = f"export_date AS {ident('_ld_' + col.name)}, " if col.kind == "date" else ""
+    return (f"(SELECT {c} AS {ident('_lk_' + col.name)}, {export_date}{value} AS {ident('_lv_' + col.name)}, "
             f"{errors[0]} AS {ident('_le_' + col.name)} FROM {relation})")
 
 
