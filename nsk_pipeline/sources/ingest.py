@@ -1,7 +1,7 @@
 """From a source's folder of exports to staged rows, quarantined rows and file loads.
 
 DuckDB computes, Python orchestrates: Python lists the files and decides which to read; each
-file is read (`readers.read_export`) into one private in-memory DuckDB database; a batch of
+file is read (`readers.read_export`) into one private DuckDB database; a batch of
 files (`TYPING_BATCH_ROWS`) is copied into one temporary table of text there (`raw_text`) and
 typed by one SQL query (`sql_typing`), the pseudonym computed in that query; pandera validates
 the typed rows on Arrow batches; versions are resolved by window functions over every export of
@@ -9,9 +9,10 @@ the source. Every row read ends up staged or quarantined; every file gets a file
 
 Raw text, CPR numbers included, exists only in the private database (the reader's relations
 and `raw_text`), and only until its batch is typed: `raw_text` is dropped then, and `rows` and
-everything after it hold pseudonyms. The private database's spill files (should DuckDB spill
-any of it) live in a temporary folder of its own (DuckDB's `temp_directory`), created for the
-step and removed with it when the result is closed.
+everything after it hold pseudonyms. The private database's file and its spill files live in a
+temporary folder of its own (`nsk-ingest-*` in the system's temp folder; DuckDB's
+`temp_directory`), created for the step and removed with it when the result is closed, on an
+error too.
 """
 
 from __future__ import annotations
@@ -142,11 +143,14 @@ class SourceResult:
 
 
 def _private_database():
-    """An in-memory DuckDB database whose spill files go to a folder of its own, and the
-    function that closes it and removes the folder."""
+    """A DuckDB database of the step's own, in a folder of its own (its file and its spill files),
+    and the function that closes it and removes the folder. A file, not an in-memory database:
+    DuckDB can write a file database's table pages out under its memory limit, an in-memory
+    database's tables it must keep (10 M counsellor-log rows ran out of 512 MB)."""
     spill = tempfile.mkdtemp(prefix="nsk-ingest-")
     try:
-        con = duckdb.connect(config={"temp_directory": spill, "memory_limit": duckdb_memory_limit()})
+        con = duckdb.connect(str(Path(spill) / "ingest.duckdb"),
+                             config={"temp_directory": spill, "memory_limit": duckdb_memory_limit()})
         install_macros(con)
     except BaseException:
         shutil.rmtree(spill, ignore_errors=True)
