@@ -151,7 +151,7 @@ _INDICATORS = [
               _count("omraade_aktiviteter", "type = 'kompetenceudvikling'")),
     Indicator("aktive_aktoerer", "Aktive aktører",
               "Forskellige aktører, der har deltaget i mindst én aktivitet.", "aktører", "omraade_aktiviteter",
-              "distinct", _sql(f"""
+              "distinct", _sql("""
                 -- `aktoerer` lists actor ids separated by '|' or ','; ids compare trimmed and lower-cased.
                 SELECT a.period_id, a.dimension, a.category, count(DISTINCT nullif(lower(trim(id.actor)), '')) AS value
                 FROM counted_omraade_aktiviteter AS a
