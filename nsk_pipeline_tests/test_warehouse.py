@@ -1,5 +1,4 @@
-"""Warehouse plumbing the assets lean on: Arrow batches read back on both backends, and DuckDB's
-buffer pool handed back without ever failing a step."""
+"""Warehouse plumbing the checks lean on: Arrow batches read back on both backends."""
 
 from __future__ import annotations
 
@@ -7,7 +6,7 @@ import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
-from nsk_pipeline.core.warehouse import Warehouse, arrow_frame
+from nsk_pipeline.core.warehouse import Warehouse
 
 
 def test_read_arrow_returns_every_row_in_batches_and_one_empty_table_for_none(warehouse_url):
@@ -20,31 +19,12 @@ def test_read_arrow_returns_every_row_in_batches_and_one_empty_table_for_none(wa
         batches = list(wh.read_arrow("SELECT * FROM t ORDER BY id", 2))
         assert all(isinstance(b, pa.Table) and b.num_rows <= 2 for b in batches)
         # A batch is turned into a frame on its own (a column all NULL in one batch has no type there).
-        frame = pd.concat([arrow_frame(b, categorical=True).astype(object) for b in batches], ignore_index=True)
+        frame = pd.concat([b.to_pandas().astype(object) for b in batches], ignore_index=True)
         assert frame["id"].tolist() == [1, 2, 3, 4, 5]
         assert [None if pd.isna(v) else v for v in frame["name"]] == ["a", None, "a", "b", "c"]
         assert pd.to_datetime(frame["day"]).tolist()[:4] == [pd.Timestamp("2024-01-02"), pd.NaT,
                                                              pd.Timestamp("2024-03-04"), pd.Timestamp("2024-05-06")]
         empty = list(wh.read_arrow("SELECT * FROM t WHERE id > 9", 2))
         assert len(empty) == 1 and empty[0].num_rows == 0 and empty[0].column_names == ["id", "name", "day"]
-    finally:
-        wh.dispose()
-
-
-def test_release_memory_never_fails_when_duckdb_cannot_free_its_pages(duckdb_url, monkeypatch):
-    """A lower limit DuckDB refuses (pages pinned elsewhere) must not fail the step that asked,
-    and the configured limit must be back afterwards."""
-    monkeypatch.setenv("NSK_DUCKDB_MEMORY_LIMIT", "256MB")
-    wh = Warehouse(duckdb_url)
-    try:
-        with wh.engine.connect() as held:
-            configured = held.exec_driver_sql("SELECT current_setting('memory_limit')").scalar()
-            held.exec_driver_sql("SET temp_directory = ''")  # nowhere to spill: the pages stay pinned
-            held.exec_driver_sql("CREATE TEMP TABLE pinned AS "
-                                 "SELECT range AS i, md5(range::VARCHAR) AS s FROM range(3000000)")
-            wh.release_memory()
-            assert held.exec_driver_sql("SELECT current_setting('memory_limit')").scalar() == configured
-        wh.release_memory()  # and with nothing pinned
-        assert wh.read_sql("SELECT current_setting('memory_limit') AS m")["m"].iloc[0] == configured
     finally:
         wh.dispose()

@@ -17,7 +17,6 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -157,8 +156,7 @@ class Warehouse:
             return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
     def read_arrow(self, sql: str, batch_rows: int) -> Iterator[pa.Table]:
-        """A query's rows as Arrow tables of `batch_rows` (at least one, maybe empty): cheap to
-        send to another process, which turns them into frames with `arrow_frame`."""
+        """A query's rows as Arrow tables of `batch_rows` (at least one, maybe empty)."""
         if self.dialect == "duckdb":
             with self.engine.connect() as conn:
                 reader = conn.connection.driver_connection.sql(sql).to_arrow_reader(batch_rows)
@@ -188,33 +186,8 @@ class Warehouse:
     def read_table(self, schema: str, name: str) -> pd.DataFrame:
         return self.read_sql(f"SELECT * FROM {schema}.{name}")
 
-    def release_memory(self) -> None:
-        """DuckDB: hand back the pages its buffer pool keeps of what a step read or wrote (up to
-        the memory limit), by lowering the limit for a moment; the next step reads them again
-        if it needs them. PostgreSQL: nothing to do here."""
-        if self.dialect != "duckdb":
-            return
-        with self.engine.connect() as conn:
-            try:
-                conn.exec_driver_sql("SET memory_limit = '16MB'")
-            except sa.exc.DBAPIError:
-                # Pages still in use (DuckDB keeps them; nothing is lost but the memory). The
-                # failed statement aborted the connection's transaction: roll back to restore.
-                conn.rollback()
-            conn.exec_driver_sql(f"SET memory_limit = '{duckdb_memory_limit()}'")
-            conn.commit()
-
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-def arrow_frame(table: pa.Table, categorical: bool = False) -> pd.DataFrame:
-    """An Arrow table as a DataFrame: dates as datetime64; with `categorical`, text as categoricals."""
-    if categorical:
-        table = pa.table({name: (pc.dictionary_encode(col) if pa.types.is_string(col.type)
-                                 or pa.types.is_large_string(col.type) else col)
-                          for name, col in zip(table.column_names, table.columns)})
-    return table.to_pandas(date_as_object=False)
 
 
 def _dates_as_datetime64(df: pd.DataFrame) -> pd.DataFrame:

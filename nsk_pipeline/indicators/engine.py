@@ -46,7 +46,7 @@ QUARTERS = (1, 2, 3, 4)
 UNKNOWN = "ukendt"
 INDICATOR_SOURCES = tuple(dict.fromkeys(i.source for i in INDICATORS.values()))
 
-# --- the one shim: a name used as a key (sources/parsing.py::normalise_key, but lower-cased) -------
+# --- the one shim: a name used as a key (sql_typing's name rule, lower-cased) -------
 
 # Every character Python's str.split() splits on (str.isspace()), written as each regex dialect
 # writes it: RE2 (DuckDB) has no \v or Unicode spaces in \s; PostgreSQL takes \xhh and \uhhhh.
