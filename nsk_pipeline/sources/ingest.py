@@ -170,7 +170,7 @@ def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: by
     loads: list[FileLoad] = []
     to_read: list[tuple[FileLoad, Path]] = []
     seen: dict[tuple[str, date], str] = {}
-    files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    files = source_files(folder)
     if not files:
         messages.append(f"{spec.name}: no files delivered in {folder}")
     for path in files:
@@ -188,7 +188,7 @@ def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: by
         if load.export_date > as_of:
             load.status, load.reason = "after_as_of", f"export date after the as-of date {as_of.isoformat()}"
             continue
-        load.sha256 = _sha256(path)
+        load.sha256 = file_sha256(path)
         if (load.sha256, load.export_date) in seen:
             load.status = "duplicate"
             load.reason = f"same content and export date as {seen[(load.sha256, load.export_date)]}"
@@ -237,7 +237,12 @@ def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: by
     return result
 
 
-def _sha256(path: Path) -> str:
+def source_files(folder: Path) -> list[Path]:
+    """The files a source's folder delivers, in the order they are read (a missing folder: none)."""
+    return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

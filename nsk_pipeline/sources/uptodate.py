@@ -9,13 +9,13 @@ than publishing numbers no full refresh would give.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 
 from nsk_pipeline.core.warehouse import Warehouse
+from nsk_pipeline.sources.ingest import file_sha256, source_files
 from nsk_pipeline.sources.specs import SOURCES
 
 
@@ -40,12 +40,12 @@ def stale_sources(wh: Warehouse, raw_dir: Path, as_of: date, run_id: str) -> lis
                             f"this run is as of {as_of.isoformat()}")
             continue
         folder = raw_dir / source
-        files = {p.name: p for p in folder.iterdir() if p.is_file()} if folder.is_dir() else {}
+        files = {p.name: p for p in source_files(folder)}
         if set(files) != set(mine["file_name"]):
             problems.append(f"staging/{source} was loaded from other files than {folder} holds now")
             continue
         for row in mine[mine["sha256"].notna()].itertuples():
-            if hashlib.sha256(files[row.file_name].read_bytes()).hexdigest() != row.sha256:
+            if file_sha256(files[row.file_name]) != row.sha256:
                 problems.append(f"staging/{source}: {row.file_name} has changed since it was loaded")
                 break
     return problems
