@@ -6,6 +6,9 @@
                          (password from NSK_ANALYST_PASSWORD)
     nsk report --plan HP2024 --year 2025
                          write the yearly status report (HTML and Markdown) from the marts
+    nsk changes [--since DATE | --between RUN_A RUN_B] [--json]
+                         what changed between two publications of the marts, and the deliveries
+                         that explain it
 
 Exit status: 0 success, 1 a step or a blocking check failed, 2 a configuration error,
 3 another run is writing to the warehouse.
@@ -176,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     from nsk_pipeline.reports.render import add_report_parser
 
     add_report_parser(sub)
+    from nsk_pipeline.marts.revisions import add_changes_parser
+
+    add_changes_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     return args.func(args)

@@ -132,6 +132,32 @@ FILE_LOADS = [
     C("run_id", sa.Text, "the Dagster run"),
 ]
 
+# What each publication appends, in its transaction: the rows it published, under its id. Not
+# in MARTS: those are replaced by every publication, these only ever grow.
+_PUBLICATION = [
+    C("publication_id", sa.Text, "the publication: the id of the Dagster run that published the marts"),
+    C("published_at", sa.DateTime, "when the publication wrote the marts (UTC)"),
+]
+
+GOAL_ATTAINMENT_HISTORY = [*_PUBLICATION, *GOAL_ATTAINMENT]
+
+INDICATOR_YEARLY_HISTORY = [
+    *_PUBLICATION,
+    C("as_of", sa.Date, "the publication's as-of date: exports dated after it were ignored"),
+    *INDICATOR_YEARLY,
+]
+
+# mart → (its history table, the history's columns)
+HISTORY = {
+    "goal_attainment": ("goal_attainment_history", GOAL_ATTAINMENT_HISTORY),
+    "indicator_yearly": ("indicator_yearly_history", INDICATOR_YEARLY_HISTORY),
+}
+
+FILE_LOADS_HISTORY = [
+    C("publication_id", sa.Text, "the publication whose marts were built from these file loads"),
+    *FILE_LOADS,
+]
+
 MARTS = {
     "goal_attainment": GOAL_ATTAINMENT,
     "indicator_yearly": INDICATOR_YEARLY,
