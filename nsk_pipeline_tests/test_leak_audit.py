@@ -82,7 +82,7 @@ def files_text(*folders: Path) -> tuple[bytes, int]:
     return b"\n".join(data), count
 
 
-def test_no_cpr_number_anywhere_after_a_full_run(tmp_path, warehouse_url, reliability):
+def test_no_cpr_number_anywhere_after_a_full_run(tmp_path, warehouse_url, reliability, monkeypatch, capsys):
     raw = tmp_path / "raw"
     shutil.copytree(DEMO_RAW, raw)
     numbers = sorted(known_cprs(raw))
@@ -97,10 +97,20 @@ def test_no_cpr_number_anywhere_after_a_full_run(tmp_path, warehouse_url, reliab
     # The stray delivery arrived: its rows were read, staged or quarantined.
     written = warehouse_text(warehouse_url)
     assert "LEAK-1" in written and "LEAK-3" in written
+    # The history of publications and marts.revisions are tables and a view like the others.
+    for relation in ("marts.goal_attainment_history", "marts.indicator_yearly_history", "marts.revisions",
+                     "meta.file_loads_history"):
+        assert relation in written
+    from nsk_pipeline.cli import main
+
+    monkeypatch.setenv("NSK_WAREHOUSE_URL", warehouse_url)
+    capsys.readouterr()
+    assert main(["changes", "--json"]) == 0 and main(["changes"]) == 0
+    changes = capsys.readouterr().out
     on_disk, n_files = files_text(home, reports)
     # The event log was written where we look: it names the stray file in a logged message.
     assert n_files > 3 and b"vejlederlog_2026-03-10.csv: extra columns ignored" in on_disk
-    haystacks = {"warehouse": written, "run output": run.stdout + run.stderr,
+    haystacks = {"warehouse": written, "run output": run.stdout + run.stderr, "nsk changes": changes,
                  "dagster instance and reports": on_disk.decode("utf-8", errors="replace")}
     leaks = [(where, f"…{n[-4:]}") for n in numbers for form in forms(n) for where, text in haystacks.items()
              if form in text]
@@ -115,4 +125,4 @@ def test_no_cpr_number_anywhere_after_a_full_run(tmp_path, warehouse_url, reliab
             "SELECT DISTINCT borger_pseudonym FROM staging.vejlederlog WHERE borger_pseudonym IS NOT NULL"))]
     engine.dispose()
     assert len(pseudonyms) > 100
-    assert not [p for p in pseudonyms if p.encode() in on_disk or p in run.stdout + run.stderr]
+    assert not [p for p in pseudonyms if p.encode() in on_disk or p in run.stdout + run.stderr + changes]

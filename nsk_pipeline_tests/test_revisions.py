@@ -267,6 +267,55 @@ def test_nsk_changes_with_fewer_than_two_publications(duckdb_url, monkeypatch, c
     assert doc["from"] is None and doc["changes"] == [] and "only one publication" in doc["message"]
 
 
+def test_the_deliveries_between_two_publications_and_the_records_they_corrected(warehouse_url):
+    """On both backends: a file new in the second publication, a file gone, a file re-sent with other
+    content; a record is corrected only when its content differs from its version in an earlier export."""
+    from datetime import date
+
+    from nsk_pipeline.marts.revisions import deliveries
+    from nsk_pipeline.sources.assets import staging_columns
+    from nsk_pipeline.sources.specs import SOURCES
+
+    wh = Warehouse(warehouse_url)
+    rows = pd.DataFrame([
+        # kursus_id, dato, sted_type, sted, deltagere, status, export_date, source_file, source_row, er_gaeldende
+        ("RK1", date(2024, 6, 1), "jobcenter", "A", 10, "gennemfoert", date(2025, 1, 15), "k_2025-01-15.csv", 2, False),
+        (" rk1", date(2025, 1, 9), "jobcenter", "A", 10, "gennemfoert", date(2025, 2, 20), "k_2025-02-20.csv", 2, True),
+        ("RK2", date(2025, 2, 1), "jobcenter", "B", 5, "gennemfoert", date(2025, 2, 20), "k_2025-02-20.csv", 3, True),
+        ("RK3", date(2024, 3, 1), "civilsamfund", "C", 7, "aflyst", date(2025, 1, 15), "k_2025-01-15.csv", 3, False),
+        ("RK3", date(2024, 3, 1), "civilsamfund", "C", 7, "aflyst", date(2025, 2, 20), "k_2025-02-20.csv", 4, True),
+        ("RK4", date(2024, 4, 1), "jobcenter", "D", 3, "gennemfoert", date(2025, 1, 15), "k_2025-01-15.csv", 4, False),
+        ("RK4", date(2024, 4, 1), "jobcenter", "D", 4, "gennemfoert", date(2025, 2, 1), "k_2025-02-01.csv", 2, True),
+    ], columns=[c.name for c in staging_columns(SOURCES["rettighedskurser"])])
+    loads = pd.DataFrame([
+        ("p1", "k_2025-01-15.csv", date(2025, 1, 15), "a" * 64, "loaded", 3),
+        ("p1", "k_2025-02-01.csv", date(2025, 2, 1), "b" * 64, "loaded", 1),
+        ("p1", "k_gone_2024-12-01.csv", date(2024, 12, 1), "c" * 64, "loaded", 1),
+        ("p1", "k_2025-02-20.csv", date(2025, 2, 20), None, "after_as_of", 0),
+        ("p2", "k_2025-01-15.csv", date(2025, 1, 15), "a" * 64, "loaded", 3),
+        ("p2", "k_2025-02-01.csv", date(2025, 2, 1), "d" * 64, "loaded", 1),
+        ("p2", "k_2025-02-20.csv", date(2025, 2, 20), "e" * 64, "loaded", 3),
+        ("p2", "k_rejected_2025-02-21.csv", date(2025, 2, 21), "f" * 64, "rejected", 0),
+    ], columns=["publication_id", "file_name", "export_date", "sha256", "status", "rows_staged"])
+    try:
+        with wh.transaction() as conn:
+            wh.ensure_schemas(conn)
+            staged = wh.ensure_table(conn, "staging", "rettighedskurser", staging_columns(SOURCES["rettighedskurser"]))
+            wh.insert_frame(conn, staged, rows)
+            history = wh.ensure_table(conn, "meta", "file_loads_history", tables.FILE_LOADS_HISTORY)
+            wh.insert_frame(conn, history, loads.assign(source="rettighedskurser"))
+        found = {d.file_name: d for d in deliveries(wh, "p1", "p2")}
+    finally:
+        wh.dispose()
+    assert {name: d.change for name, d in found.items()} == {
+        "k_2025-02-01.csv": "changed", "k_2025-02-20.csv": "new", "k_gone_2024-12-01.csv": "removed"}
+    # RK1 moved (its key spelt otherwise: the same record); RK2 is new, RK3 re-sent unchanged.
+    assert found["k_2025-02-20.csv"].corrected == [{"key": " rk1", "changed_columns": ["dato"], "counts_now": True}]
+    assert found["k_2025-02-01.csv"].corrected == [{"key": "RK4", "changed_columns": ["deltagere"],
+                                                    "counts_now": True}]
+    assert found["k_gone_2024-12-01.csv"].corrected == []
+
+
 # --------------------------------------------------------------------------- the view and the report
 
 
@@ -323,7 +372,7 @@ def test_the_report_says_when_there_is_nothing_to_compare(duckdb_url):
     assert "ingen tidligere publicering" in section
 
 
-def test_the_analyst_reads_the_revisions(monkeypatch):
+def test_the_analyst_reads_the_revisions(monkeypatch, capsys):
     """PostgreSQL: the analyst role reads the view and the history, not the file loads' history."""
     require_postgres()
     import uuid
@@ -344,6 +393,7 @@ def test_the_analyst_reads_the_revisions(monkeypatch):
         monkeypatch.setenv("NSK_WAREHOUSE_URL", url)
         monkeypatch.setenv("NSK_ANALYST_PASSWORD", "s3cret-for-test")
         assert main(["analyst-role", role]) == 0
+        capsys.readouterr()
         analyst = sa.create_engine(f"postgresql+psycopg://{role}:s3cret-for-test@127.0.0.1:5432/{name}")
         try:
             with analyst.connect() as conn:
@@ -351,6 +401,9 @@ def test_the_analyst_reads_the_revisions(monkeypatch):
                 assert rows == [("indicator", yearly.loc[changed, "indicator_id"], int(yearly.loc[changed, "year"]),
                                  "revised")]
                 assert conn.execute(sa.text("SELECT count(*) FROM marts.goal_attainment_history")).scalar() > 0
+            assert main(["changes", "--json"]) == 0  # and the command runs on PostgreSQL
+            doc = json.loads(capsys.readouterr().out)
+            assert [(c["id"], c["year"]) for c in doc["changes"]] == [(rows[0][1], rows[0][2])]
             with analyst.connect() as conn, pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
                 conn.execute(sa.text("SELECT * FROM meta.file_loads_history"))
         finally:

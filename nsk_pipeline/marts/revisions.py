@@ -342,7 +342,8 @@ def changes_text(old: Publication, new: Publication, rows: pd.DataFrame, files: 
         if len(mine):
             per_year = mine.groupby(["year", "kind"]).size()
             out.append(f"{label}: " + "; ".join(
-                f"{int(y)}: " + ", ".join(f"{per_year[(y, k)]} {k}s" for k in ("goal", "indicator") if (y, k) in per_year)
+                f"{int(y)}: " + ", ".join(f"{per_year[(y, k)]} {k}s" for k in ("goal", "indicator")
+                                          if (y, k) in per_year)
                 for y in sorted({y for y, _ in per_year.index})))
     out.append(f"Deliveries between them: {len(files)} file{'s' if len(files) != 1 else ''}")
     for d in files:
@@ -455,20 +456,21 @@ def report_changes(wh: Warehouse, plan_id: str, year: int) -> ReportChanges:
         return ReportChanges(pubs[-1] if pubs else None, None, [], [])
     previous, current = pubs[-2], pubs[-1]
     rows = diff(wh, previous.publication_id, current.publication_id)
-    goals = wh.read_sql("SELECT g.goal_id, g.indicator_id, g.first_year, i.unit FROM marts.goals AS g "
-                        "LEFT JOIN marts.indicators AS i ON i.indicator_id = g.indicator_id "
-                        "WHERE g.plan_id = :plan", plan=plan_id)
-    names = dict(wh.read_sql("SELECT indicator_id, name FROM marts.indicators").itertuples(index=False))
+    goals = wh.read_sql("SELECT goal_id, indicator_id, first_year FROM marts.goals WHERE plan_id = :plan",
+                        plan=plan_id)
+    indicators = wh.read_sql("SELECT indicator_id, name, unit FROM marts.indicators").set_index("indicator_id")
     first = int(goals["first_year"].min()) if len(goals) else year
-    unit = {r.goal_id: _value(r.unit) for r in goals.itertuples()}
-    indicators = {i for i in goals["indicator_id"] if _value(i)}
-    units = dict(wh.read_sql("SELECT indicator_id, unit FROM marts.indicators").itertuples(index=False))
+    measured_by = {r.goal_id: _value(r.indicator_id) for r in goals.itertuples()}
+
+    def unit(indicator_id: Any) -> str | None:
+        return _value(indicators["unit"].get(indicator_id)) if indicator_id else None
+
     changes = []
     for r in rows[(rows["change"] == "revised") & (rows["year"] <= year) & (rows["year"] >= first)].itertuples():
-        if r.kind == "goal" and r.id in unit:
-            changes.append(ReportChange("goal", r.id, r.id, int(r.year), unit[r.id], _value(r.old_value),
-                                        _value(r.new_value), r.old_status, r.new_status))
-        elif r.kind == "indicator" and r.id in indicators:
-            changes.append(ReportChange("indicator", r.id, names.get(r.id, r.id), int(r.year), units.get(r.id),
-                                        _value(r.old_value), _value(r.new_value), None, None))
+        if r.kind == "goal" and r.id in measured_by:
+            changes.append(ReportChange("goal", r.id, r.id, int(r.year), unit(measured_by[r.id]),
+                                        _value(r.old_value), _value(r.new_value), r.old_status, r.new_status))
+        elif r.kind == "indicator" and r.id in set(measured_by.values()):
+            changes.append(ReportChange("indicator", r.id, str(indicators["name"].get(r.id, r.id)), int(r.year),
+                                        unit(r.id), _value(r.old_value), _value(r.new_value), None, None))
     return ReportChanges(current, previous, changes, deliveries(wh, previous.publication_id, current.publication_id))
