@@ -250,12 +250,27 @@ def test_a_reader_holding_the_duckdb_file_is_named_with_its_pid(published, capsy
     assert state(published) == before
 
 
-def test_a_full_disk_names_the_disk(tmp_path, capsys, reliability):
+def fill(folder: Path, leave_bytes: int) -> None:
+    """Fill the disk of `folder` until at most `leave_bytes` are free."""
+    with open(folder / "filler", "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    with open(folder / "filler", "r+b") as f:
+        f.truncate(max(0, (folder / "filler").stat().st_size - leave_bytes))
+
+
+@pytest.mark.parametrize("free", [0, 256 * 1024], ids=["full before the run", "full during the run"])
+def test_a_full_disk_names_the_disk(free, tmp_path, capsys, reliability):
     with mounted_tmpfs(tmp_path / "small", "size=2m") as folder:
+        fill(folder, free)
         code, lines = nsk(capsys, {"NSK_WAREHOUSE_URL": f"duckdb:///{folder}/nsk.duckdb"})
     named = [line for line in lines if "No space left on device" in line]
     right = code == 1 and bool(named) and str(folder) in named[0]
-    reliability.record("operator_mistake", "full disk (DuckDB)", survived=right)
+    reliability.record("operator_mistake", f"full disk (DuckDB, {free // 1024} KB free)", survived=right)
     assert code == 1, lines
     assert named and str(folder) in named[0], lines
     assert not any("Current transaction is aborted" in line for line in lines), lines
