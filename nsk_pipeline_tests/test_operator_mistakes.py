@@ -62,15 +62,19 @@ def state(url: str) -> tuple:
 
 @pytest.fixture(scope="module")
 def published_duckdb(tmp_path_factory) -> Path:
-    """A DuckDB warehouse after one full run of the demo, made once; tests work on copies."""
+    """A DuckDB warehouse holding one source staged from the demo (its staging table, quarantine
+    and meta.file_loads), made once; tests work on copies. A whole run would cost ten times more
+    and show nothing more: a mistake must leave any warehouse byte for byte as it was."""
+    import dagster as dg
+
+    from nsk_pipeline.core.resources import NskResource
+    from nsk_pipeline.sources.assets import staging_assets, staging_key
+
     path = tmp_path_factory.mktemp("published") / "published.duckdb"
-    old = dict(os.environ)
-    os.environ.update(NSK_WAREHOUSE_URL=f"duckdb:///{path}", NSK_RAW_DIR=str(DEMO_RAW), NSK_AS_OF="2026-03-01")
-    try:
-        assert main(["materialize", "--log-level", "ERROR"]) == 0
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
+    nsk = NskResource(raw_dir=str(DEMO_RAW), warehouse_url=f"duckdb:///{path}", as_of="2026-03-01")
+    [courses] = [a for a in staging_assets if staging_key("rettighedskurser") in a.keys]
+    assert dg.materialize([courses], resources={"nsk": nsk}, instance=dg.DagsterInstance.ephemeral()).success
+    assert row_counts(f"duckdb:///{path}")["staging.rettighedskurser"] > 0
     return path
 
 
