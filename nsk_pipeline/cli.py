@@ -33,8 +33,6 @@ def _instance():
 
 
 def materialize(args: argparse.Namespace) -> int:
-    import dagster as dg
-
     from nsk_pipeline.core.settings import Settings, SettingsError
     from nsk_pipeline.goals.registry import GoalRegistryError, load_registry
 
@@ -48,25 +46,43 @@ def materialize(args: argparse.Namespace) -> int:
         settings = Settings.from_env()
         settings.require_pseudonym_key()
         load_registry(settings.goals_path)  # a bad registry is a configuration error, found before any work
+        settings.check()
     except (SettingsError, GoalRegistryError, ValueError) as e:
         print(f"nsk: {e}", file=sys.stderr)
         return 2
-    # Only now: the code location builds its Definitions from the same NSK_* settings on import.
-    from nsk_pipeline.definitions import ASSETS, CHECKS, EXPECTATION_CHECKS, build_definitions
     from nsk_pipeline.core.runlock import RunLock, WarehouseBusy
-    from nsk_pipeline.core.warehouse import Warehouse
+    from nsk_pipeline.core.warehouse import Warehouse, disk_full_message
 
-    # Wait for (or report) a run in progress before starting, so the user gets one clear line
-    # rather than a failed run; the run itself then holds the lock from start to end.
-    probe = Warehouse(settings.warehouse_url)
+    # Taken before the run and held to its end (the run's resource finds it held by this
+    # process): a second run, however close behind, waits here and gets one clear line.
+    holder = Warehouse(settings.warehouse_url)
+    lock = RunLock(holder, wait_seconds=settings.lock_wait_seconds)
     try:
-        with RunLock(probe, wait_seconds=float(os.environ.get("NSK_LOCK_WAIT_SECONDS", "60"))):
-            pass
+        lock.acquire()
     except WarehouseBusy as e:
+        holder.dispose()
         print(f"nsk: {e}", file=sys.stderr)
         return 3
+    except Exception as e:  # opening the warehouse can already need disk space (its WAL)
+        holder.dispose()
+        full = disk_full_message(_exception_messages(e), settings.warehouse_url)
+        if full is None:
+            raise
+        print(f"nsk: {full}", file=sys.stderr)
+        return 1
+    try:
+        return _run(settings, args)
     finally:
-        probe.dispose()
+        lock.release()
+        holder.dispose()
+
+
+def _run(settings, args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    # Only now: the code location builds its Definitions from the same NSK_* settings on import.
+    from nsk_pipeline.definitions import ASSETS, CHECKS, EXPECTATION_CHECKS, build_definitions
+
     defs = build_definitions(settings)
     with _instance() as instance:
         checks = [*CHECKS, *(EXPECTATION_CHECKS if args.expectations else [])]
@@ -84,11 +100,40 @@ def materialize(args: argparse.Namespace) -> int:
         for event in result.all_events:
             if event.is_step_failure:
                 err = event.step_failure_data.error
-                print(f"nsk: step {event.step_key} failed: {_root_message(err)}", file=sys.stderr)
+                print(f"nsk: step {event.step_key} failed: {_failure_message(err, settings)}", file=sys.stderr)
             elif event.is_run_failure and event.event_specific_data and event.event_specific_data.error:
-                print(f"nsk: run failed: {_root_message(event.event_specific_data.error)}", file=sys.stderr)
+                print(f"nsk: run failed: {_failure_message(event.event_specific_data.error, settings)}",
+                      file=sys.stderr)
         return 1
     return 1 if blocking else 0
+
+
+def _failure_message(err, settings) -> str:
+    """The root cause of a failure, in the words an operator can act on."""
+    from nsk_pipeline.core.warehouse import disk_full_message
+
+    return disk_full_message(_chain_messages(err), settings.warehouse_url) or _root_message(err)
+
+
+def _chain_messages(err) -> list[str]:
+    """Every message in an error's chain, cause and context: a full disk often surfaces as a
+    later "transaction is aborted", with the real cause only in the context."""
+    out, todo = [], [err]
+    while todo:
+        e = todo.pop()
+        if e is None:
+            continue
+        out.append(e.message)
+        todo += [e.cause, getattr(e, "context", None)]
+    return out
+
+
+def _exception_messages(e: BaseException | None) -> list[str]:
+    out = []
+    while e is not None:
+        out.append(str(e))
+        e = e.__cause__ or e.__context__
+    return out
 
 
 def _root_message(err) -> str:

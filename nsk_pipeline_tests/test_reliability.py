@@ -235,7 +235,8 @@ def test_a_second_run_waits_then_fails_clearly_while_duckdb_is_held(duckdb_url, 
         holder.kill()
         holder.wait()
     assert out.returncode == 3
-    assert "another nsk run is writing to the warehouse" in out.stderr
+    # The holder here is a plain DuckDB connection, not a run: said as such, with its pid.
+    assert f"the warehouse file is open in another process (pid {holder.pid})" in out.stderr
     assert "Traceback" not in out.stderr
     reliability.record("fault", "concurrent run (DuckDB)", survived=out.returncode == 3)
 
