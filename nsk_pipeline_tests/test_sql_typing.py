@@ -376,6 +376,12 @@ def test_what_is_no_valid_cpr_is_kept(con, text):
     assert masked(con, text) == text
 
 
+@pytest.mark.parametrize("text", ["010190/1234", "010190  1234", "01-01-90-1234", "010190_1234", "٠١٠١٩٠١٢٣٤"])
+def test_spellings_not_recognised_are_kept(con, text):
+    """The limits the README states: other separators, and digits other than 0-9."""
+    assert masked(con, text) == text
+
+
 def test_the_century_rule_decides(con):
     assert masked(con, "290200-4234") == "***"  # 29-02-2000 (7th digit 4, YY <= 36)
     assert masked(con, "290200-3234") == "290200-3234"  # 29-02-1900 is no date
@@ -385,7 +391,7 @@ def test_the_century_rule_decides(con):
 
 def test_masking_does_not_require_modulus_11(con):
     numbers = [make_cpr(12, 3, 88, 1, rest) for rest in range(30)]
-    assert all(masked(con, f"x {n} y") == "x *** y" for n in numbers)
+    assert masked(con, " ".join(numbers)) == " ".join(["***"] * len(numbers))
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -429,14 +435,21 @@ def valid_cprs(text: str) -> list[str]:
     return found
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(["0101901234", "010190", "1234", "-", " ", ".", "01.", "1.", "3213991234",
-                                 "290200", "4234", "99", "5", "a", "10190"]), max_size=12).map("".join))
-def test_property_no_valid_cpr_survives_and_nothing_else_changes(con, text):
-    out = masked(con, text)
-    assert valid_cprs(out) == []
-    if not valid_cprs(text):
-        assert out == text
+_PIECES = ["0101901234", "010190", "1234", "-", " ", ".", "01.", "1.", "3213991234", "290200", "4234", "99", "5",
+           "a", "10190"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_PIECES), max_size=12).map("".join), min_size=1, max_size=40))
+def test_property_no_valid_cpr_survives_and_nothing_else_changes(con, texts):
+    # a batch of texts per query: planning the macro costs more than masking a text
+    out = [m for (m,) in con.execute("SELECT nsk_mask(t) FROM unnest(?::VARCHAR[]) WITH ORDINALITY AS u(t, i) "
+                                     "ORDER BY i", [texts]).fetchall()]
+    for text, got in zip(texts, out, strict=True):
+        assert valid_cprs(got) == [], (text, got)
+        if not valid_cprs(text):
+            assert got == text
+    assert T.mask_cpr(texts[0]) == out[0]  # Python's masking is the macro's
 
 
 @pytest.mark.parametrize("text", ["Borger 010190-1234 deltog", "ekstra 01.01.90 1234", "faktura 9999999999",

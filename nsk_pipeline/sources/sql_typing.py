@@ -1,9 +1,9 @@
 """Typing of raw export text in DuckDB SQL: the contract's formats, written once as SQL macros.
 
 Each column of a source's spec becomes a typed value and, where the text cannot be typed, a
-reason (``"<column>: <why>"``). Reasons may quote the offending text, which in the counsellors'
-log has had its CPR-shaped tokens masked first (`CPR_LIKE`); the CPR column itself is never
-quoted: its reasons are fixed strings.
+reason (``"<column>: <why>"``). Reasons may quote the offending text, which has had its CPR
+numbers masked first (`nsk_mask`, in every column of every source); the CPR column itself is
+never quoted: its reasons are fixed strings.
 
 Dates: ``DD-MM-YYYY``, ``DD.MM.YYYY`` (1- or 2-digit day and month) or ``YYYY-MM-DD``, each
 optionally followed by a midnight time (``00:00:00``, as Excel writes date cells into CSV). An
@@ -28,6 +28,12 @@ it). ``koen``: last digit even → kvinde, odd → mand; ``aldersgruppe``: the a
 years at ``oprettet``. The pseudonym is HMAC-SHA-256 of the ten digits with the key, built
 from DuckDB's sha256 (RFC 2104: H(K ⊕ opad ‖ H(K ⊕ ipad ‖ m))) in the query that reads the
 raw text, so the digits exist only inside that query's expressions.
+
+CPR numbers in free text (`nsk_mask`; `mask_cpr` in Python runs the same macro): the date as
+``DDMMYY`` or ``DMMYY`` or with dots (``DD.MM.YY``, ``D.M.YY``), then ``-``, one space or nothing,
+then the four digits, bounded by non-digits; masked (``***``) only when the date is real by the
+century rule above (`nsk_cpr_birth`, the CPR column's own), so ten digits that are no date
+(``9999999999``) are kept. No modulus-11 check here either.
 """
 
 from __future__ import annotations
