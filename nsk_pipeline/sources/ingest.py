@@ -182,7 +182,7 @@ def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: by
         if (load.sha256, load.export_date) in seen:
             load.status = "duplicate"
             load.reason = f"same content and export date as {seen[(load.sha256, load.export_date)]}"
-            messages.append(f"{spec.name}/{path.name}: {load.reason}; counted once")
+            messages.append(f"{spec.name}/{load.file_name}: {load.reason}; counted once")
             continue
         seen[(load.sha256, load.export_date)] = load.file_name
         to_read.append((load, path))

@@ -154,7 +154,6 @@ CREATE OR REPLACE MACRO nsk_cpr_candidate_digits(c) AS CASE WHEN contains(c, '.'
     THEN lpad(split_part(c, '.', 1), 2, '0') || lpad(split_part(c, '.', 2), 2, '0')
         || replace(replace(split_part(c, '.', 3), '-', ''), ' ', '')
     ELSE lpad(replace(replace(c, '-', ''), ' ', ''), 10, '0') END;
-CREATE OR REPLACE MACRO nsk_is_cpr(c) AS nsk_cpr_birth(nsk_cpr_candidate_digits(c)) IS NOT NULL;
 -- each candidate put between chr(1) and chr(2); twice, because a bound shared by two adjacent
 -- candidates is consumed by the first match
 CREATE OR REPLACE MACRO nsk_mark(t, pattern) AS regexp_replace(
