@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from nsk_pipeline.core.warehouse import Warehouse
-from nsk_pipeline.sources.ingest import file_sha256, source_files
+from nsk_pipeline.sources.ingest import file_label, file_sha256, source_files
 from nsk_pipeline.sources.specs import SOURCES
 
 
@@ -40,7 +40,7 @@ def stale_sources(wh: Warehouse, raw_dir: Path, as_of: date, run_id: str) -> lis
                             f"this run is as of {as_of.isoformat()}")
             continue
         folder = raw_dir / source
-        files = {p.name: p for p in source_files(folder)}
+        files = {file_label(p): p for p in source_files(folder)}  # as file loads name them
         if set(files) != set(mine["file_name"]):
             problems.append(f"staging/{source} was loaded from other files than {folder} holds now")
             continue
