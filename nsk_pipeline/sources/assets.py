@@ -106,6 +106,8 @@ def build_staging_asset(spec: SourceSpec) -> dg.AssetsDefinition:
                            milestone_goals) as result:
             for message in result.messages:
                 context.log.info(message)
+            for warning in result.warnings:
+                context.log.warning(warning)
             write_source(nsk, result, context.run_id)
             return _materialization(spec, result, nsk.as_of)
 
