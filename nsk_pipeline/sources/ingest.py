@@ -280,6 +280,12 @@ def _skip_reason(path: Path) -> str | None:
     return None
 
 
+def register_actors(register: SourceResult) -> list[str]:
+    """The actor ids the activities' rule "actor in register" accepts: those of every valid row
+    of the register's exports read (any version: an actor once registered stays known)."""
+    return [a for (a,) in register.con.execute("SELECT DISTINCT aktoer_id FROM staged").fetchall()]
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
