@@ -22,10 +22,14 @@ import sys
 def _instance():
     import dagster as dg
 
+    from nsk_pipeline.core.deadruns import sweep_dead_runs
+
     # With DAGSTER_HOME the run and its events land in that instance (the UI shows them);
-    # without it the run is ephemeral.
+    # without it the run is ephemeral. A run whose process died is marked failed first.
     if os.environ.get("DAGSTER_HOME"):
-        return dg.DagsterInstance.get()
+        instance = dg.DagsterInstance.get()
+        sweep_dead_runs(instance)
+        return instance
     return dg.DagsterInstance.ephemeral()
 
 

@@ -363,7 +363,7 @@ def test_a_killed_materialize_is_marked_failed_on_the_next_start(tmp_path, relia
             assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.STARTED  # Dagster does not know
         with cli._instance() as instance:  # what `nsk materialize` opens first
             assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.FAILURE
-            messages = [r.user_message for r in instance.all_logs(run.run_id)]
+            messages = [r.message for r in instance.all_logs(run.run_id)]
             assert any(f"process {proc.pid}" in m and "no longer running" in m for m in messages), messages[-3:]
     finally:
         if proc.poll() is None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import PrivateAttr
 
+from nsk_pipeline.core.deadruns import record_run_process
 from nsk_pipeline.core.runlock import RunLock
 from nsk_pipeline.core.settings import Settings
 from nsk_pipeline.core.warehouse import Warehouse
@@ -46,6 +47,8 @@ class NskResource(dg.ConfigurableResource):
         return Warehouse(self.warehouse_url)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Which process runs this run: if it dies, the next start marks the run failed.
+        record_run_process(context.instance, context.run_id)
         # Held from the run's first step to its last: a second run waits, then fails clearly.
         wait = float(os.environ.get("NSK_LOCK_WAIT_SECONDS", "60"))
         self._lock = RunLock(self.warehouse, wait_seconds=wait)
