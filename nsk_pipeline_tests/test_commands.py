@@ -250,18 +250,23 @@ def test_validate_takes_a_register_in_the_delivery_first(tmp_path, monkeypatch, 
 
 
 def test_validate_takes_one_sources_folder_and_says_so(tmp_path, monkeypatch, capsys, reliability):
+    folder = tmp_path / "raw" / "vejlederlog"
+    folder.mkdir(parents=True)
+    for export in sorted((DEMO_RAW / "vejlederlog").glob("*.csv"))[-2:]:
+        shutil.copy(export, folder)
     monkeypatch.setenv("NSK_AS_OF", AS_OF)
-    assert main(["validate", str(DEMO_RAW / "vejlederlog"), "--json"]) == 0
+    assert main(["validate", str(folder), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["layout"] == "source folder vejlederlog"
-    names = {p.name for p in (DEMO_RAW / "vejlederlog").iterdir()}
+    names = {p.name for p in folder.iterdir()}
     assert {f["file"] for f in report["files"]} == names and {f["source"] for f in report["files"]} == {"vejlederlog"}
-    assert main(["validate", str(DEMO_RAW / "vejlederlog")]) == 0
+    assert sum(f["rows_read"] for f in report["files"]) > 0
+    assert main(["validate", str(folder)]) == 0
     out = capsys.readouterr().out
-    assert f"{DEMO_RAW / 'vejlederlog'}: the folder of one source, vejlederlog" in out
+    assert f"{folder}: the folder of one source, vejlederlog" in out
     assert f"{len(names)} files" in out
-    assert main(["validate", str(DEMO_RAW)]) == 0
-    assert "one sub-folder per source" in capsys.readouterr().out
+    assert main(["validate", str(folder.parent)]) == 0
+    assert f"{folder.parent}: a raw folder, one sub-folder per source (found: vejlederlog)" in capsys.readouterr().out
     reliability.record("operator_mistake", "validate pointed at one source's folder", survived=True)
 
 

@@ -264,7 +264,7 @@ def _skip_reason(path: Path) -> str | None:
         mode = path.stat().st_mode
     except FileNotFoundError:
         if link:
-            return f"broken symbolic link: its target {os.readlink(path)} does not exist"
+            return f"broken symbolic link: its target {redact_cpr_like(os.readlink(path))} does not exist"
         return "removed while the folder was read"
     except OSError as e:
         return f"cannot be read: {e.strerror}{link}"
