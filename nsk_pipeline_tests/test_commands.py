@@ -141,7 +141,8 @@ def test_an_unreadable_file_is_skipped_with_its_reason(reliability):
         folder = base / "rettighedskurser"
         folder.mkdir()
         os.chmod(folder, 0o755)
-        shutil.copy(sorted((DEMO_RAW / "rettighedskurser").glob("*.csv"))[0], folder / "rettighedskurser_2026-01-01.csv")
+        export = sorted((DEMO_RAW / "rettighedskurser").glob("*.csv"))[0]
+        shutil.copy(export, folder / "rettighedskurser_2026-01-01.csv")
         os.chmod(folder / "rettighedskurser_2026-01-01.csv", 0o000)
         (folder / "rettighedskurser_2026-02-01.csv").write_text("kursus_id\n")
         os.chmod(folder / "rettighedskurser_2026-02-01.csv", 0o644)
@@ -394,8 +395,8 @@ def test_the_sweep_leaves_live_runs_and_other_hosts_alone():
             "untagged": {},
         }
         for run_id, tags in runs.items():
-            instance.add_run(DagsterRun(job_name="__ASSET_JOB", run_id=f"{run_id}-0000", status=DagsterRunStatus.STARTED,
-                                        tags=tags))
+            instance.add_run(DagsterRun(job_name="__ASSET_JOB", run_id=f"{run_id}-0000",
+                                        status=DagsterRunStatus.STARTED, tags=tags))
         assert sweep_dead_runs(instance) == ["dead-0000"]
         status = {r: instance.get_run_by_id(f"{r}-0000").status for r in runs}
     assert status == {"alive": DagsterRunStatus.STARTED, "dead": DagsterRunStatus.FAILURE,
