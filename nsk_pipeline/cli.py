@@ -25,10 +25,14 @@ import sys
 def _instance():
     import dagster as dg
 
+    from nsk_pipeline.core.deadruns import sweep_dead_runs
+
     # With DAGSTER_HOME the run and its events land in that instance (the UI shows them);
-    # without it the run is ephemeral.
+    # without it the run is ephemeral. A run whose process died is marked failed first.
     if os.environ.get("DAGSTER_HOME"):
-        return dg.DagsterInstance.get()
+        instance = dg.DagsterInstance.get()
+        sweep_dead_runs(instance)
+        return instance
     return dg.DagsterInstance.ephemeral()
 
 
@@ -178,7 +182,7 @@ def validate(args: argparse.Namespace) -> int:
     settings = settings_for_command()
     if settings is None:
         return 2
-    return validate_cli(args.directory, args.json, settings.as_of, settings.goals_path)
+    return validate_cli(args.directory, args.json, settings.as_of, settings.goals_path, settings.warehouse_url)
 
 
 def analyst_role(args: argparse.Namespace) -> int:
@@ -215,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     mat.add_argument("--years", help=argparse.SUPPRESS)  # removed: answered with exit 2 and why
     mat.set_defaults(func=materialize)
     val = sub.add_parser("validate", help="check a delivery before it is loaded, without touching the warehouse")
-    val.add_argument("directory", help="a raw folder with one sub-folder per source (like data/raw)")
+    val.add_argument("directory", help="a raw folder with one sub-folder per source (like data/raw), "
+                                       "or one source's folder (like data/raw/vejlederlog)")
     val.add_argument("--json", action="store_true", help="machine-readable output")
     val.set_defaults(func=validate)
     role = sub.add_parser("analyst-role", help="PostgreSQL: create or update a login role that reads marts only")

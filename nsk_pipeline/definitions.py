@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from nsk_pipeline.core.deadruns import sweep_on_load
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.core.settings import Settings
 from nsk_pipeline.marts.assets import marts
@@ -35,3 +36,4 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
 
 
 defs = build_definitions()
+sweep_on_load()  # a run whose process died shows as failed in the UI, not as running for ever

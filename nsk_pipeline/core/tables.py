@@ -119,8 +119,9 @@ FILE_LOADS = [
     C("file_name", sa.Text, "the file"),
     C("export_date", sa.Date, "the export date from the file name"),
     C("sha256", sa.Text, "the file's SHA-256"),
-    C("status", sa.Text, "loaded, rejected, ignored, after_as_of or duplicate"),
-    C("reason", sa.Text, "why a file was rejected or ignored"),
+    C("status", sa.Text, "loaded, rejected, ignored, skipped (a sub-folder, broken link, pipe or unreadable "
+      "file: nothing read), after_as_of or duplicate"),
+    C("reason", sa.Text, "why a file was rejected, ignored or skipped"),
     C("encoding", sa.Text, "detected encoding (utf-8, utf-8-sig, cp1252, xlsx)"),
     C("separator", sa.Text, "detected CSV separator"),
     C("rows_read", sa.BigInteger, "data rows read"),

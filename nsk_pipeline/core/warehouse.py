@@ -53,10 +53,34 @@ def columns_from_frame(df: pd.DataFrame) -> list[Column]:
     return [Column(c, sql_type_for(df[c])) for c in df.columns]
 
 
+class WarehouseMissing(Exception):
+    """The configured warehouse does not exist (or cannot be reached) where a command only reads it."""
+
+
 class Warehouse:
-    def __init__(self, url: str):
+    def __init__(self, url: str, read_only: bool = False):
         self.url = url
-        self.engine: Engine = _create_engine(url)
+        self.engine: Engine = _create_engine(url, read_only)
+
+    @classmethod
+    def open_existing(cls, url: str) -> Warehouse:
+        """The warehouse at `url`, opened to read only: never created, never changed (a DuckDB
+        file that is not there stays not there; PostgreSQL sessions are read-only). Raises
+        WarehouseMissing, with one line naming the place, when it is not there."""
+        shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+        if url.startswith("duckdb:///"):
+            path = url.removeprefix("duckdb:///")
+            if not path or path == ":memory:" or not os.path.isfile(path):
+                raise WarehouseMissing(f"no warehouse at {path or shown} (NSK_WAREHOUSE_URL)")
+        wh = cls(url, read_only=True)
+        try:
+            with wh.engine.connect():
+                pass
+        except sa.exc.DBAPIError as e:
+            wh.dispose()
+            detail = " ".join(str(e.orig).split()) if e.orig is not None else type(e).__name__
+            raise WarehouseMissing(f"cannot open the warehouse {shown} (NSK_WAREHOUSE_URL): {detail}") from None
+        return wh
 
     @property
     def dialect(self) -> str:
@@ -209,14 +233,19 @@ def duckdb_memory_limit() -> str:
     return os.environ.get("NSK_DUCKDB_MEMORY_LIMIT", "").strip() or DUCKDB_MEMORY_LIMIT
 
 
-def _create_engine(url: str) -> Engine:
+def _create_engine(url: str, read_only: bool = False) -> Engine:
     if url.startswith("duckdb:///"):
         from pathlib import Path
 
         path = url.removeprefix("duckdb:///")
+        if read_only:
+            return sa.create_engine(url, connect_args={"read_only": True,
+                                                       "config": {"memory_limit": duckdb_memory_limit()}})
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         return sa.create_engine(url, connect_args={"config": {"memory_limit": duckdb_memory_limit()}})
+    if read_only and url.startswith("postgresql"):
+        return sa.create_engine(url, connect_args={"options": "-c default_transaction_read_only=on"})
     return sa.create_engine(url)
 
 

@@ -851,19 +851,24 @@ def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser("report", help="write the yearly status report (HTML and Markdown) for a plan")
     p.add_argument("--plan", required=True, help="plan id, e.g. HP2024")
     p.add_argument("--year", required=True, type=int, help="the year to report on, e.g. 2024")
-    p.add_argument("--out", default=None, help=f"output folder (default {DEFAULT_OUT_DIR}/)")
+    p.add_argument("--out", default=None, help=f"output folder (default NSK_REPORTS_DIR, else {DEFAULT_OUT_DIR}/)")
     p.set_defaults(func=report_cli)
     return p
 
 
 def report_cli(args: argparse.Namespace) -> int:
-    from nsk_pipeline.core.settings import REPO_ROOT, settings_for_command
+    from nsk_pipeline.core.settings import settings_for_command
+    from nsk_pipeline.core.warehouse import WarehouseMissing
 
     settings = settings_for_command()
     if settings is None:
         return 2
-    out = Path(args.out) if getattr(args, "out", None) else REPO_ROOT / DEFAULT_OUT_DIR
-    wh = Warehouse(settings.warehouse_url)
+    out = Path(args.out) if getattr(args, "out", None) else settings.reports_dir
+    try:  # read only: a mistyped NSK_WAREHOUSE_URL must not leave an empty warehouse behind
+        wh = Warehouse.open_existing(settings.warehouse_url)
+    except WarehouseMissing as e:
+        print(f"nsk: {e}: run `nsk materialize` first, or check the setting", file=sys.stderr)
+        return 2
     try:
         html_path, md_path = write_report(wh, args.plan, int(args.year), out)
     except ReportError as e:

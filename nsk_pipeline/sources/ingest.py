@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
+import stat
 import tempfile
 import weakref
 from collections.abc import Collection
@@ -63,7 +65,7 @@ class FileLoad:
     file_name: str
     export_date: date | None = None
     sha256: str | None = None
-    status: str = "loaded"  # loaded | rejected | ignored | after_as_of | duplicate
+    status: str = "loaded"  # loaded | rejected | ignored | skipped | after_as_of | duplicate
     reason: str | None = None
     encoding: str | None = None
     separator: str | None = None
@@ -87,6 +89,7 @@ class SourceResult:
     quarantine: pd.DataFrame
     file_loads: pd.DataFrame
     messages: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # entries of the folder that were not read
     _finalizer: weakref.finalize | None = field(default=None, repr=False)
 
     @property
@@ -157,15 +160,20 @@ def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: by
                   known_actors: Collection[str] | None = None,
                   milestone_goals: Collection[str] | None = None) -> SourceResult:
     messages: list[str] = []
+    warnings: list[str] = []
     loads: list[FileLoad] = []
     to_read: list[tuple[FileLoad, Path]] = []
     seen: dict[tuple[str, date], str] = {}
-    files = source_files(folder)
-    if not files:
+    entries = source_entries(folder)
+    if not entries:
         messages.append(f"{spec.name}: no files delivered in {folder}")
-    for path in files:
+    for path, skipped in entries:
         load = FileLoad(spec.name, file_label(path))
         loads.append(load)
+        if skipped:
+            load.status, load.reason = "skipped", skipped
+            warnings.append(f"{spec.name}/{load.file_name}: skipped: {skipped} ({mask_cpr(str(path))})")
+            continue
         if not is_data_file(path):
             load.status, load.reason = "ignored", "not a .csv or .xlsx export"
             messages.append(f"{spec.name}/{load.file_name}: ignored (not a .csv or .xlsx export)")
@@ -222,14 +230,50 @@ def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: by
             load.rows_staged = int(staged_per_file.get(load.file_name, 0))
             load.rows_quarantined = int(quarantined_per_file.get(load.file_name, 0))
     file_loads = pd.DataFrame([asdict(x) for x in loads], columns=FILE_LOAD_COLUMNS)
-    result = SourceResult(spec.name, con, quarantine, file_loads, messages)
+    result = SourceResult(spec.name, con, quarantine, file_loads, messages, warnings)
     result._finalizer = weakref.finalize(result, cleanup)  # also when a result is never closed
     return result
 
 
-def source_files(folder: Path) -> list[Path]:
-    """The files a source's folder delivers, in the order they are read (a missing folder: none)."""
-    return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+def source_entries(folder: Path) -> list[tuple[Path, str | None]]:
+    """Every entry of a source's folder, in the order they are read, each with the reason it is
+    skipped (None: a file to read). A missing folder: none.
+
+    Only regular files directly in the folder are read; a symbolic link to one is followed (an
+    operator may link an export in). Sub-folders (and links to folders) are not searched,
+    broken links, pipes, sockets and devices have nothing to read (and opening a pipe would
+    wait for ever), and a file that cannot be opened says why."""
+    if not folder.is_dir():
+        return []
+    return [(path, _skip_reason(path)) for path in sorted(folder.iterdir())]
+
+
+def _skip_reason(path: Path) -> str | None:
+    link = " (a symbolic link)" if path.is_symlink() else ""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if link:
+            return f"broken symbolic link: its target {mask_cpr(os.readlink(path))} does not exist"
+        return "removed while the folder was read"
+    except OSError as e:
+        return f"cannot be read: {e.strerror}{link}"
+    if stat.S_ISDIR(mode):
+        return f"a sub-folder{link}: only files directly in the source's folder are read"
+    if not stat.S_ISREG(mode):
+        return f"not a regular file{link} (a pipe, socket or device)"
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as e:
+        return f"cannot be read: {e.strerror}{link}"
+    return None
+
+
+def register_actors(register: SourceResult) -> list[str]:
+    """The actor ids the activities' rule "actor in register" accepts: those of every valid row
+    of the register's exports read (any version: an actor once registered stays known)."""
+    return [a for (a,) in register.con.execute("SELECT DISTINCT aktoer_id FROM staged").fetchall()]
 
 
 def file_label(path: Path) -> str:
