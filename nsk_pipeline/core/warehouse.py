@@ -53,9 +53,9 @@ def columns_from_frame(df: pd.DataFrame) -> list[Column]:
 
 
 class Warehouse:
-    def __init__(self, url: str):
+    def __init__(self, url: str, read_only: bool = False):
         self.url = url
-        self.engine: Engine = _create_engine(url)
+        self.engine: Engine = _create_engine(url, read_only)
 
     @property
     def dialect(self) -> str:
@@ -208,14 +208,18 @@ def duckdb_memory_limit() -> str:
     return os.environ.get("NSK_DUCKDB_MEMORY_LIMIT", "").strip() or DUCKDB_MEMORY_LIMIT
 
 
-def _create_engine(url: str) -> Engine:
+def _create_engine(url: str, read_only: bool = False) -> Engine:
+    """`read_only`: a DuckDB file opened read-only (never created); PostgreSQL transactions read-only."""
     if url.startswith("duckdb:///"):
         from pathlib import Path
 
         path = url.removeprefix("duckdb:///")
-        if path and path != ":memory:":
+        if path and path != ":memory:" and not read_only:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return sa.create_engine(url, connect_args={"config": {"memory_limit": duckdb_memory_limit()}})
+        args = {"config": {"memory_limit": duckdb_memory_limit()}} | ({"read_only": True} if read_only else {})
+        return sa.create_engine(url, connect_args=args)
+    if read_only and url.startswith("postgresql"):
+        return sa.create_engine(url, connect_args={"options": "-c default_transaction_read_only=on"})
     return sa.create_engine(url)
 
 

@@ -106,7 +106,7 @@ def _period_join(source: str) -> str:
     return f"JOIN periods AS p ON p.year = s.year AND s.{SOURCES[source].date_column} BETWEEN p.first_day AND p.last_day"
 
 
-def _counts(source: str) -> str:
+def counts_condition(source: str) -> str:
     """Current rows, not cancelled: a cancelled code of the source's status list never counts."""
     spec = SOURCES[source]
     status = next((c for c in spec.columns if c.name == "status"), None)
@@ -176,7 +176,7 @@ def current_rows(source: str, dialect: str, traced: bool = False) -> str:
     (`traced`: and where each comes from)."""
     select = _wrap(_current_columns(source) + (_trace_columns(source) if traced else []))
     return "\n".join(["SELECT " + select[0].lstrip(), *select[1:], f"FROM staging.{source} AS s",
-                      *_name_joins(source, dialect), f"WHERE {_counts(source)}"])
+                      *_name_joins(source, dialect), f"WHERE {counts_condition(source)}"])
 
 
 def counted_rows(source: str, dimension: Dimension | None = None, in_periods: bool = True) -> str:
@@ -243,13 +243,15 @@ def contributions_statement(indicator: Indicator, periods: dict[int, tuple[date,
     """The records behind the indicator's value in each period: its contributions (what its
     query sums) over the current rows with where each comes from; one statement, no temporary
     table (it runs on a read-only warehouse). Columns: period_id, the TRACE_COLUMNS,
-    counted_unit, amount (and a ratio's denominator)."""
+    counted_unit, amount, denominator (a ratio's; NULL otherwise), period_start, period_end."""
     source = indicator.source
     current = f"current_{source} AS (\n{indent(current_rows(source, dialect, traced=True), '  ')}\n)"
-    ratio = ", denominator" if indicator.aggregation == "ratio" else ""
+    denominator = "c.denominator" if indicator.aggregation == "ratio" else "CAST(NULL AS INTEGER) AS denominator"
     return (f"WITH {_periods_cte(periods, as_of)},\n{current},\n{_counted_cte(source)}\n"
-            f"SELECT period_id, {', '.join(TRACE_COLUMNS)}, counted_unit, amount{ratio}\n"
-            f"FROM (\n{indent(indicator.contributions, '  ')}\n) AS contributions")
+            f"SELECT c.period_id, p.first_day AS period_start, p.last_day AS period_end,\n"
+            f"       {', '.join('c.' + t for t in TRACE_COLUMNS)}, c.counted_unit, c.amount, {denominator}\n"
+            f"FROM (\n{indent(indicator.contributions, '  ')}\n) AS c\n"
+            f"JOIN (SELECT DISTINCT period_id, first_day, last_day FROM periods) AS p ON p.period_id = c.period_id")
 
 
 @contextmanager

@@ -7,7 +7,7 @@ applies the goal rules and disclosure control to those and writes the marts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
 import pandas as pd
@@ -38,6 +38,9 @@ MILESTONE_COLUMNS = ["maal_id", "aar", "opfyldt", "bemaerkning"]
 @dataclass
 class Marts:
     frames: dict[str, pd.DataFrame]
+    # What the `explain` views list records for: each year reported and each goal's period, as of.
+    explain_periods: list[tuple[date, date]] = field(default_factory=list)
+    as_of: date | None = None
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         return self.frames[name]
@@ -64,7 +67,8 @@ def build_marts(wh: Warehouse, registry: Registry, as_of: date, computed_at: dat
     with counting(wh) as conn:  # the rows that count, selected once for every indicator
         facts = source_facts(wh, as_of, conn)
         years = report_years(facts, as_of)
-        values = compute_values(wh, as_of, facts, mart_periods(years, as_of) + periods_asked(registry, as_of), conn)
+        asked = periods_asked(registry, as_of)
+        values = compute_values(wh, as_of, facts, mart_periods(years, as_of) + asked, conn)
         breakdown = compute_breakdown(wh, as_of, facts, years, conn)
     _, goals = registry.to_frames()
     return Marts({
@@ -74,7 +78,7 @@ def build_marts(wh: Warehouse, registry: Registry, as_of: date, computed_at: dat
         "indicators": indicator_registry(wh.dialect),
         "goals": goals,
         "goal_attainment": goal_attainment(registry, values, read_milestones(wh), as_of, computed_at),
-    })
+    }, [(date(y, 1, 1), date(y, 12, 31)) for y in years] + asked, as_of)
 
 
 def publish(wh: Warehouse, marts: Marts) -> None:
@@ -91,3 +95,7 @@ def publish(wh: Warehouse, marts: Marts) -> None:
 
         create_report_view(conn)
         apply_comments(conn)
+        if marts.as_of is not None:
+            from nsk_pipeline.indicators.explain import create_explain_views
+
+            create_explain_views(conn, marts.explain_periods, marts.as_of)
