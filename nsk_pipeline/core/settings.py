@@ -18,6 +18,7 @@ DEFAULT_RAW_DIR = REPO_ROOT / "data" / "raw"
 DEFAULT_WAREHOUSE_URL = f"duckdb:///{REPO_ROOT / 'data' / 'marts' / 'nsk.duckdb'}"
 DEFAULT_REPORTS_DIR = REPO_ROOT / "data" / "marts" / "reports"
 MIN_KEY_BYTES = 16
+DEFAULT_SENSOR_QUIET_SECONDS = 180.0
 
 
 class SettingsError(ValueError):
@@ -36,6 +37,7 @@ class Settings:
     goals_path: Path | None = None
     pseudonym_key: bytes | None = field(default=None, repr=False)
     reports_dir: Path = DEFAULT_REPORTS_DIR
+    sensor_quiet_seconds: float = DEFAULT_SENSOR_QUIET_SECONDS  # the delivery sensor waits this long after a change
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -57,6 +59,7 @@ class Settings:
             goals_path=Path(goals) if goals else None,
             pseudonym_key=_read_key(env),
             reports_dir=Path(env["NSK_REPORTS_DIR"]) if env.get("NSK_REPORTS_DIR", "").strip() else DEFAULT_REPORTS_DIR,
+            sensor_quiet_seconds=_seconds(env, "NSK_SENSOR_QUIET_SECONDS", DEFAULT_SENSOR_QUIET_SECONDS),
         )
 
     def require_pseudonym_key(self) -> bytes:
@@ -69,6 +72,19 @@ class Settings:
                 "see README.md, 'The pseudonym key'."
             )
         return self.pseudonym_key
+
+
+def _seconds(env: dict[str, str], name: str, default: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise SettingsError(f"{name} must be a number of seconds (0 or more), got {text!r}")
+    return value
 
 
 def _read_key(env: dict[str, str]) -> bytes | None:
