@@ -32,7 +32,7 @@ import dagster as dg
 
 from nsk_pipeline.core.settings import Settings
 from nsk_pipeline.schedules import JOB_NAME, TAG_AS_OF, TAG_TRIGGER, quarterly_refresh
-from nsk_pipeline.sources.ingest import file_sha256, source_files
+from nsk_pipeline.sources.ingest import file_sha256, redact_cpr_like, source_files
 from nsk_pipeline.sources.readers import FileRejected, export_date_from_name, is_data_file
 from nsk_pipeline.sources.specs import SOURCES
 
@@ -146,6 +146,7 @@ def loaded_hashes(warehouse_url: str) -> set[tuple[str, str]] | None:
 
 
 def run_request(new: list[str], as_of: date, sha256s: list[str]) -> dg.RunRequest:
+    new = [redact_cpr_like(name) for name in new]  # a name is shown: a CPR number typed into one is not
     listed = ", ".join(new)
     if len(listed) > _TAG_LIMIT:
         shown = []
@@ -180,8 +181,9 @@ def raw_delivery_sensor(context: dg.SensorEvaluationContext):
     if decision.skip:
         return dg.SkipReason(decision.skip)
     hashes = [json.loads(decision.cursor)["files"][name][2] for name in decision.new]
-    context.log.info(f"new or replaced exports ({len(decision.new)}): {', '.join(decision.new)}")
-    return run_request(decision.new, settings.as_of, hashes)
+    request = run_request(decision.new, settings.as_of, hashes)
+    context.log.info(f"new or replaced exports ({len(decision.new)}): {request.tags[TAG_FILES]}")
+    return request
 
 
 sensors = [raw_delivery_sensor]
