@@ -31,7 +31,7 @@ from pathlib import Path
 import dagster as dg
 
 from nsk_pipeline.core.settings import Settings
-from nsk_pipeline.schedules import JOB_NAME, TAG_AS_OF, TAG_TRIGGER, quarterly_refresh
+from nsk_pipeline.schedules import TAG_AS_OF, TAG_TRIGGER, quarterly_refresh
 from nsk_pipeline.sources.ingest import file_sha256, redact_cpr_like, source_files
 from nsk_pipeline.sources.readers import FileRejected, export_date_from_name, is_data_file
 from nsk_pipeline.sources.specs import SOURCES

@@ -32,8 +32,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from nsk_pipeline.core.warehouse import Warehouse
-from nsk_pipeline.indicators.engine import (IndicatorValues, Period, TRACE_COLUMNS, contributions_statement,
-                                            counts_condition, key_name, record_key, source_facts)
+from nsk_pipeline.indicators.engine import (IndicatorValues, Period, contributions_statement, counts_condition,
+                                            key_name, record_key, source_facts)
 from nsk_pipeline.indicators.registry import INDICATORS, Indicator
 from nsk_pipeline.sources.specs import SOURCES
 
@@ -43,8 +43,6 @@ UNCOUNTED_VIEW = "uncounted_records"
 
 COUNTED_COLUMNS = ["record_key", "record_date", "counted_unit", "amount", "denominator", "source_file",
                    "source_row", "export_date"]
-UNCOUNTED_COLUMNS = ["reason_code", "record_key", "record_date", "reason", "source_file", "source_row",
-                     "export_date", "counting_file", "counting_row"]
 # Files whose records never reached staging, and why.
 _FILE_REASONS = {"after_as_of": "export dated after the as-of date: not read",
                  "rejected": "file rejected: "}
