@@ -193,6 +193,8 @@ def test_explain_on_a_missing_year(demo):
     try:
         with pytest.raises(ExplainError, match="no row for 2023"):
             explain_goal(wh, load_registry(), "HP2024-V3", 2023)
+        with pytest.raises(ExplainError, match="no row for rettighedskurser in 2027"):
+            explain_indicator(wh, "rettighedskurser", 2027)
     finally:
         wh.dispose()
 

@@ -228,8 +228,11 @@ def explain_indicator(wh: Warehouse, indicator_id: str, year: int) -> Explanatio
     if indicator_id not in INDICATORS:
         raise ExplainError(f"unknown indicator {indicator_id!r} (see marts.indicators)")
     as_of = _as_of(wh)
-    value = _scalar(wh, "SELECT value FROM marts.indicator_yearly WHERE indicator_id = :i AND year = :y",
-                    i=indicator_id, y=year)
+    rows = wh.read_sql("SELECT value FROM marts.indicator_yearly WHERE indicator_id = :i AND year = :y",
+                       i=indicator_id, y=year)
+    if rows.empty:
+        raise ExplainError(f"marts.indicator_yearly has no row for {indicator_id} in {year} (as of {as_of})")
+    value = rows["value"].iloc[0]
     return _explain(wh, INDICATORS[indicator_id], year, (date(year, 1, 1), date(year, 12, 31)), as_of,
                     "marts.indicator_yearly.value", _float(value))
 
