@@ -190,6 +190,11 @@ def explain(args: argparse.Namespace) -> int:
         if "lock" in str(e).lower():  # DuckDB: a run holds the file
             print("nsk: the warehouse is in use by a run; try again when it is done", file=sys.stderr)
             return 3
+        import sqlalchemy as sa
+
+        if isinstance(e, sa.exc.OperationalError):  # PostgreSQL: no server or no such database
+            print(f"nsk: cannot read the warehouse: {str(e.orig).strip().splitlines()[0]}", file=sys.stderr)
+            return 2
         raise
     finally:
         wh.dispose()
