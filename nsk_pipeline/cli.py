@@ -9,6 +9,9 @@
     nsk changes [--since DATE | --between RUN_A RUN_B] [--json]
                          what changed between two publications of the marts, and the deliveries
                          that explain it
+    nsk explain HP2024-V3 --year 2025   (or: nsk explain --indicator rettighedskurser --year 2025)
+                         the records that make up a goal's or indicator's number, those that do not
+                         count and why, and their sum beside the mart's value
 
 Exit status: 0 success, 1 a step or a blocking check failed, 2 a configuration error,
 3 another run is writing to the warehouse.
@@ -207,6 +210,63 @@ def analyst_role(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- nsk explain -------------------------------------------------------------------------------
+
+def explain(args: argparse.Namespace) -> int:
+    import json
+
+    from nsk_pipeline.core.settings import settings_for_command
+    from nsk_pipeline.goals.registry import GoalRegistryError, load_registry
+    from nsk_pipeline.indicators.explain import (ExplainError, explain_goal, explain_indicator, read_only_warehouse,
+                                                 render_text)
+
+    settings = settings_for_command()
+    if settings is None:
+        return 2
+    if bool(args.goal) == bool(args.indicator):
+        print("nsk: explain takes a goal id or --indicator ID (one of them)", file=sys.stderr)
+        return 2
+    try:
+        registry = load_registry(settings.goals_path) if args.goal else None
+        wh = read_only_warehouse(settings.warehouse_url)
+    except (ExplainError, GoalRegistryError) as e:
+        print(f"nsk: {e}", file=sys.stderr)
+        return 2
+    try:
+        explained = (explain_goal(wh, registry, args.goal, args.year) if args.goal else
+                     explain_indicator(wh, args.indicator, args.year))
+    except ExplainError as e:
+        print(f"nsk: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        if "lock" in str(e).lower():  # DuckDB: a run holds the file
+            print("nsk: the warehouse is in use by a run; try again when it is done", file=sys.stderr)
+            return 3
+        import sqlalchemy as sa
+
+        if isinstance(e, sa.exc.OperationalError):  # PostgreSQL: no server or no such database
+            print(f"nsk: cannot read the warehouse: {str(e.orig).strip().splitlines()[0]}", file=sys.stderr)
+            return 2
+        raise
+    finally:
+        wh.dispose()
+    print(json.dumps(explained.to_json(), indent=2, ensure_ascii=False, default=str) if args.json
+          else render_text(explained, show_other=args.all))
+    return 0 if explained.agrees else 1
+
+
+def add_explain_parser(sub) -> None:
+    p = sub.add_parser("explain", help="the records behind a goal's or an indicator's number, and those that do not "
+                                       "count (reads the warehouse only)")
+    p.add_argument("goal", nargs="?", help="a numeric goal's id, e.g. HP2024-V3")
+    p.add_argument("--indicator", help="an indicator id instead of a goal (marts.indicator_yearly's value)")
+    p.add_argument("--year", required=True, type=int, help="the goal's or indicator's year")
+    p.add_argument("--all", action="store_true",
+                   help="also list the period's current records that the indicator's definition does not take")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=explain)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nsk", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -232,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     from nsk_pipeline.marts.revisions import add_changes_parser
 
     add_changes_parser(sub)
+    add_explain_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     return args.func(args)

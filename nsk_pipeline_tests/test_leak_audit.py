@@ -176,7 +176,7 @@ def files_text(*folders: Path) -> tuple[bytes, int]:
     return b"\n".join(data), count
 
 
-def test_no_cpr_number_anywhere_after_a_full_run(tmp_path, warehouse_url, reliability, monkeypatch, capsys):
+def test_no_cpr_number_anywhere_after_a_full_run(tmp_path, warehouse_url, reliability, monkeypatch, capsys, caplog):
     raw = tmp_path / "raw"
     shutil.copytree(DEMO_RAW, raw)
     numbers = sorted(known_cprs(raw))
@@ -245,3 +245,35 @@ def test_no_cpr_number_anywhere_after_a_full_run(tmp_path, warehouse_url, reliab
     engine.dispose()
     assert len(pseudonyms) > 100
     assert not [p for p in pseudonyms if p.encode() in on_disk or p in run.stdout + run.stderr + changes]
+
+    # `nsk explain` over the counsellors' log (quarantined rows and their reasons included), and the
+    # delivery sensor's log and run request for a file whose name holds a CPR number.
+    said = explain_and_sensor_output(raw, env, numbers[0], monkeypatch, capsys, caplog)
+    assert "leak-3" in said.lower() and "new or replaced exports (1): vejlederlog/vejlederlog_***" in said
+    assert not [n for n in numbers for form in forms(n) if form in said]
+    assert not [p for p in pseudonyms if p in said]
+
+
+def explain_and_sensor_output(raw: Path, env: dict[str, str], cpr: str, monkeypatch, capsys, caplog) -> str:
+    import logging
+
+    import dagster as dg
+
+    from nsk_pipeline.cli import main
+    from nsk_pipeline.sensors import raw_delivery_sensor
+
+    for name in ("NSK_RAW_DIR", "NSK_WAREHOUSE_URL", "NSK_AS_OF"):
+        monkeypatch.setenv(name, env[name])
+    monkeypatch.setenv("NSK_SENSOR_QUIET_SECONDS", "0")
+    capsys.readouterr()
+    for indicator in ("henvendelser", "borgersager", "borgersager_hoej_risiko", "borgere_med_sag",
+                      "andel_borgersager_vold"):
+        assert main(["explain", "--indicator", indicator, "--year", "2026", "--all"]) == 0
+        assert main(["explain", "--indicator", indicator, "--year", "2026", "--json"]) == 0
+    (raw / "vejlederlog" / f"vejlederlog_{forms(cpr)[1]}_2026-03-11.csv").write_text(
+        "registrering_id;oprettet;type;cpr;status\n", encoding="utf-8")
+    with caplog.at_level(logging.DEBUG):
+        request = raw_delivery_sensor(dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral()))
+    assert isinstance(request, dg.RunRequest), request
+    printed = capsys.readouterr()
+    return "\n".join([printed.out, printed.err, caplog.text, str(request.tags), str(request.run_key)])

@@ -23,6 +23,7 @@ MIN_KEY_BYTES = 16
 DEFAULT_LOCK_WAIT_SECONDS = 60.0
 # What DuckDB's memory_limit accepts: a number and a unit, or a share of RAM.
 _MEMORY_LIMIT = re.compile(r"\d+(\.\d+)?\s*([KMGT]i?B|B|%)", re.IGNORECASE)
+DEFAULT_SENSOR_QUIET_SECONDS = 180.0
 
 
 class SettingsError(ValueError):
@@ -42,6 +43,7 @@ class Settings:
     pseudonym_key: bytes | None = field(default=None, repr=False)
     reports_dir: Path = DEFAULT_REPORTS_DIR
     lock_wait_seconds: float = DEFAULT_LOCK_WAIT_SECONDS
+    sensor_quiet_seconds: float = DEFAULT_SENSOR_QUIET_SECONDS  # the delivery sensor waits this long after a change
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -67,6 +69,7 @@ class Settings:
             pseudonym_key=_read_key(env),
             reports_dir=Path(env["NSK_REPORTS_DIR"]) if env.get("NSK_REPORTS_DIR", "").strip() else DEFAULT_REPORTS_DIR,
             lock_wait_seconds=_seconds(env, "NSK_LOCK_WAIT_SECONDS", DEFAULT_LOCK_WAIT_SECONDS),
+            sensor_quiet_seconds=_seconds(env, "NSK_SENSOR_QUIET_SECONDS", DEFAULT_SENSOR_QUIET_SECONDS),
         )
 
     def check(self) -> None:

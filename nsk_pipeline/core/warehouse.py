@@ -234,16 +234,15 @@ def duckdb_memory_limit() -> str:
 
 
 def _create_engine(url: str, read_only: bool = False) -> Engine:
+    """`read_only`: a DuckDB file opened read-only (never created); PostgreSQL transactions read-only."""
     if url.startswith("duckdb:///"):
         from pathlib import Path
 
         path = url.removeprefix("duckdb:///")
-        if read_only:
-            return sa.create_engine(url, connect_args={"read_only": True,
-                                                       "config": {"memory_limit": duckdb_memory_limit()}})
-        if path and path != ":memory:":
+        if path and path != ":memory:" and not read_only:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return sa.create_engine(url, connect_args={"config": {"memory_limit": duckdb_memory_limit()}})
+        args = {"config": {"memory_limit": duckdb_memory_limit()}} | ({"read_only": True} if read_only else {})
+        return sa.create_engine(url, connect_args=args)
     if read_only and url.startswith("postgresql"):
         return sa.create_engine(url, connect_args={"options": "-c default_transaction_read_only=on"})
     return sa.create_engine(url)

@@ -8,7 +8,7 @@ applies the goal rules and disclosure control to those and writes the marts.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
 import pandas as pd
@@ -39,6 +39,8 @@ MILESTONE_COLUMNS = ["maal_id", "aar", "opfyldt", "bemaerkning"]
 @dataclass
 class Marts:
     frames: dict[str, pd.DataFrame]
+    # What the `explain` views list records for: each year reported and each goal's period, as of.
+    explain_periods: list[tuple[date, date]] = field(default_factory=list)
     as_of: date | None = None  # the run's as-of date (None: the one goal_attainment's rows carry)
 
     def __getitem__(self, name: str) -> pd.DataFrame:
@@ -66,7 +68,8 @@ def build_marts(wh: Warehouse, registry: Registry, as_of: date, computed_at: dat
     with counting(wh) as conn:  # the rows that count, selected once for every indicator
         facts = source_facts(wh, as_of, conn)
         years = report_years(facts, as_of)
-        values = compute_values(wh, as_of, facts, mart_periods(years, as_of) + periods_asked(registry, as_of), conn)
+        asked = periods_asked(registry, as_of)
+        values = compute_values(wh, as_of, facts, mart_periods(years, as_of) + asked, conn)
         breakdown = compute_breakdown(wh, as_of, facts, years, conn)
     _, goals = registry.to_frames()
     return Marts({
@@ -76,7 +79,7 @@ def build_marts(wh: Warehouse, registry: Registry, as_of: date, computed_at: dat
         "indicators": indicator_registry(wh.dialect),
         "goals": goals,
         "goal_attainment": goal_attainment(registry, values, read_milestones(wh), as_of, computed_at),
-    }, as_of)
+    }, [(date(y, 1, 1), date(y, 12, 31)) for y in years] + asked, as_of)
 
 
 def publish(wh: Warehouse, marts: Marts, publication_id: str | None = None) -> str:
@@ -104,6 +107,10 @@ def publish(wh: Warehouse, marts: Marts, publication_id: str | None = None) -> s
         create_report_view(conn)
         create_revisions_view(conn)
         apply_comments(conn)
+        if as_of is not None:
+            from nsk_pipeline.indicators.explain import create_explain_views
+
+            create_explain_views(conn, marts.explain_periods, as_of)
     return publication_id
 
 

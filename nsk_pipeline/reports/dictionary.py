@@ -192,7 +192,9 @@ def data_dictionary_markdown() -> str:
             "temporary table, e.g. `CREATE TEMPORARY TABLE periods AS SELECT 1 AS period_id, 2025 AS year, "
             "DATE '2025-01-01' AS first_day, DATE '2025-12-31' AS last_day, DATE '2026-03-01' AS as_of`. "
             "`dimension` and `category` are NULL for the whole period; the breakdown runs the same query with "
-            "each row in its category.", "",
+            "each row in its category. Each query sums `amount` over the indicator's contributions, the records "
+            "it takes with what each adds (a ratio: over their `denominator`); `nsk explain` and the views "
+            "`explain.counted_records` and `explain.uncounted_records` list those records.", "",
             "The queries below are DuckDB's. PostgreSQL runs the same text but for the normalised school and "
             "class names (`nfc_normalize(x)` is `normalize(x, NFC)` there, and the regular expression writes "
             "the Unicode whitespace characters as `\\xhh`/`\\uhhhh`).", ""]
