@@ -18,7 +18,10 @@ from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TESTS = ["nsk_pipeline_tests/test_reliability.py", "nsk_pipeline_tests/test_leak_audit.py"]
+# test_commands.py may not exist yet in every checkout: only the files that are there run.
+TESTS = [t for t in ["nsk_pipeline_tests/test_reliability.py", "nsk_pipeline_tests/test_leak_audit.py",
+                     "nsk_pipeline_tests/test_operator_mistakes.py", "nsk_pipeline_tests/test_commands.py"]
+         if (REPO / t).exists()]
 
 
 def main() -> int:
@@ -31,6 +34,7 @@ def main() -> int:
     bad = [r for r in records if r["kind"] == "bad_input"]
     faults = [r for r in records if r["kind"] == "fault"]
     audits = [r for r in records if r["kind"] == "leak_audit"]
+    mistakes = [r for r in records if r["kind"] == "operator_mistake"]
     bad_count = sum(r.get("count", 1) for r in bad)
     kinds = Counter("kill" if "kill" in r["name"].lower() else "database error" if "error" in r["name"]
                     else "concurrent run" if "concurrent" in r["name"] else "repeat run" for r in faults)
@@ -41,6 +45,8 @@ def main() -> int:
     print(f"  rows lost            {sum(r['rows_lost'] for r in records):>6}")
     print(f"  leak audits passed   {sum(r['survived'] for r in audits):>6}  of {len(audits)}"
           + (f"  ({audits[0]['name']})" if audits else ""))
+    print(f"  operator mistakes tried {len(mistakes)} (exit code and message right: "
+          f"{sum(r['survived'] for r in mistakes)})")
     print(f"  tests: {'passed' if tests.returncode == 0 else 'FAILED (exit %d)' % tests.returncode}")
     if not records:
         print("reliability: the tests wrote no records — the summary would be empty, so it fails")

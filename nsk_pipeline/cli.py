@@ -6,6 +6,12 @@
                          (password from NSK_ANALYST_PASSWORD)
     nsk report --plan HP2024 --year 2025
                          write the yearly status report (HTML and Markdown) from the marts
+    nsk changes [--since DATE | --between RUN_A RUN_B] [--json]
+                         what changed between two publications of the marts, and the deliveries
+                         that explain it
+    nsk explain HP2024-V3 --year 2025   (or: nsk explain --indicator rettighedskurser --year 2025)
+                         the records that make up a goal's or indicator's number, those that do not
+                         count and why, and their sum beside the mart's value
 
 Exit status: 0 success, 1 a step or a blocking check failed, 2 a configuration error,
 3 another run is writing to the warehouse.
@@ -22,16 +28,18 @@ import sys
 def _instance():
     import dagster as dg
 
+    from nsk_pipeline.core.deadruns import sweep_dead_runs
+
     # With DAGSTER_HOME the run and its events land in that instance (the UI shows them);
-    # without it the run is ephemeral.
+    # without it the run is ephemeral. A run whose process died is marked failed first.
     if os.environ.get("DAGSTER_HOME"):
-        return dg.DagsterInstance.get()
+        instance = dg.DagsterInstance.get()
+        sweep_dead_runs(instance)
+        return instance
     return dg.DagsterInstance.ephemeral()
 
 
 def materialize(args: argparse.Namespace) -> int:
-    import dagster as dg
-
     from nsk_pipeline.core.settings import Settings, SettingsError
     from nsk_pipeline.goals.registry import GoalRegistryError, load_registry
 
@@ -45,25 +53,43 @@ def materialize(args: argparse.Namespace) -> int:
         settings = Settings.from_env()
         settings.require_pseudonym_key()
         load_registry(settings.goals_path)  # a bad registry is a configuration error, found before any work
+        settings.check()
     except (SettingsError, GoalRegistryError, ValueError) as e:
         print(f"nsk: {e}", file=sys.stderr)
         return 2
-    # Only now: the code location builds its Definitions from the same NSK_* settings on import.
-    from nsk_pipeline.definitions import ASSETS, CHECKS, EXPECTATION_CHECKS, build_definitions
     from nsk_pipeline.core.runlock import RunLock, WarehouseBusy
-    from nsk_pipeline.core.warehouse import Warehouse
+    from nsk_pipeline.core.warehouse import Warehouse, disk_full_message
 
-    # Wait for (or report) a run in progress before starting, so the user gets one clear line
-    # rather than a failed run; the run itself then holds the lock from start to end.
-    probe = Warehouse(settings.warehouse_url)
+    # Taken before the run and held to its end (the run's resource finds it held by this
+    # process): a second run, however close behind, waits here and gets one clear line.
+    holder = Warehouse(settings.warehouse_url)
+    lock = RunLock(holder, wait_seconds=settings.lock_wait_seconds)
     try:
-        with RunLock(probe, wait_seconds=float(os.environ.get("NSK_LOCK_WAIT_SECONDS", "60"))):
-            pass
+        lock.acquire()
     except WarehouseBusy as e:
+        holder.dispose()
         print(f"nsk: {e}", file=sys.stderr)
         return 3
+    except Exception as e:  # opening the warehouse can already need disk space (its WAL)
+        holder.dispose()
+        full = disk_full_message(_exception_messages(e), settings.warehouse_url)
+        if full is None:
+            raise
+        print(f"nsk: {full}", file=sys.stderr)
+        return 1
+    try:
+        return _run(settings, args)
     finally:
-        probe.dispose()
+        lock.release()
+        holder.dispose()
+
+
+def _run(settings, args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    # Only now: the code location builds its Definitions from the same NSK_* settings on import.
+    from nsk_pipeline.definitions import ASSETS, CHECKS, EXPECTATION_CHECKS, build_definitions
+
     defs = build_definitions(settings)
     with _instance() as instance:
         checks = [*CHECKS, *(EXPECTATION_CHECKS if args.expectations else [])]
@@ -81,11 +107,40 @@ def materialize(args: argparse.Namespace) -> int:
         for event in result.all_events:
             if event.is_step_failure:
                 err = event.step_failure_data.error
-                print(f"nsk: step {event.step_key} failed: {_root_message(err)}", file=sys.stderr)
+                print(f"nsk: step {event.step_key} failed: {_failure_message(err, settings)}", file=sys.stderr)
             elif event.is_run_failure and event.event_specific_data and event.event_specific_data.error:
-                print(f"nsk: run failed: {_root_message(event.event_specific_data.error)}", file=sys.stderr)
+                print(f"nsk: run failed: {_failure_message(event.event_specific_data.error, settings)}",
+                      file=sys.stderr)
         return 1
     return 1 if blocking else 0
+
+
+def _failure_message(err, settings) -> str:
+    """The root cause of a failure, in the words an operator can act on."""
+    from nsk_pipeline.core.warehouse import disk_full_message
+
+    return disk_full_message(_chain_messages(err), settings.warehouse_url) or _root_message(err)
+
+
+def _chain_messages(err) -> list[str]:
+    """Every message in an error's chain, cause and context: a full disk often surfaces as a
+    later "transaction is aborted", with the real cause only in the context."""
+    out, todo = [], [err]
+    while todo:
+        e = todo.pop()
+        if e is None:
+            continue
+        out.append(e.message)
+        todo += [e.cause, getattr(e, "context", None)]
+    return out
+
+
+def _exception_messages(e: BaseException | None) -> list[str]:
+    out = []
+    while e is not None:
+        out.append(str(e))
+        e = e.__cause__ or e.__context__
+    return out
 
 
 def _root_message(err) -> str:
@@ -130,7 +185,7 @@ def validate(args: argparse.Namespace) -> int:
     settings = settings_for_command()
     if settings is None:
         return 2
-    return validate_cli(args.directory, args.json, settings.as_of, settings.goals_path)
+    return validate_cli(args.directory, args.json, settings.as_of, settings.goals_path, settings.warehouse_url)
 
 
 def analyst_role(args: argparse.Namespace) -> int:
@@ -155,6 +210,63 @@ def analyst_role(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- nsk explain -------------------------------------------------------------------------------
+
+def explain(args: argparse.Namespace) -> int:
+    import json
+
+    from nsk_pipeline.core.settings import settings_for_command
+    from nsk_pipeline.goals.registry import GoalRegistryError, load_registry
+    from nsk_pipeline.indicators.explain import (ExplainError, explain_goal, explain_indicator, read_only_warehouse,
+                                                 render_text)
+
+    settings = settings_for_command()
+    if settings is None:
+        return 2
+    if bool(args.goal) == bool(args.indicator):
+        print("nsk: explain takes a goal id or --indicator ID (one of them)", file=sys.stderr)
+        return 2
+    try:
+        registry = load_registry(settings.goals_path) if args.goal else None
+        wh = read_only_warehouse(settings.warehouse_url)
+    except (ExplainError, GoalRegistryError) as e:
+        print(f"nsk: {e}", file=sys.stderr)
+        return 2
+    try:
+        explained = (explain_goal(wh, registry, args.goal, args.year) if args.goal else
+                     explain_indicator(wh, args.indicator, args.year))
+    except ExplainError as e:
+        print(f"nsk: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        if "lock" in str(e).lower():  # DuckDB: a run holds the file
+            print("nsk: the warehouse is in use by a run; try again when it is done", file=sys.stderr)
+            return 3
+        import sqlalchemy as sa
+
+        if isinstance(e, sa.exc.OperationalError):  # PostgreSQL: no server or no such database
+            print(f"nsk: cannot read the warehouse: {str(e.orig).strip().splitlines()[0]}", file=sys.stderr)
+            return 2
+        raise
+    finally:
+        wh.dispose()
+    print(json.dumps(explained.to_json(), indent=2, ensure_ascii=False, default=str) if args.json
+          else render_text(explained, show_other=args.all))
+    return 0 if explained.agrees else 1
+
+
+def add_explain_parser(sub) -> None:
+    p = sub.add_parser("explain", help="the records behind a goal's or an indicator's number, and those that do not "
+                                       "count (reads the warehouse only)")
+    p.add_argument("goal", nargs="?", help="a numeric goal's id, e.g. HP2024-V3")
+    p.add_argument("--indicator", help="an indicator id instead of a goal (marts.indicator_yearly's value)")
+    p.add_argument("--year", required=True, type=int, help="the goal's or indicator's year")
+    p.add_argument("--all", action="store_true",
+                   help="also list the period's current records that the indicator's definition does not take")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=explain)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nsk", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -167,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     mat.add_argument("--years", help=argparse.SUPPRESS)  # removed: answered with exit 2 and why
     mat.set_defaults(func=materialize)
     val = sub.add_parser("validate", help="check a delivery before it is loaded, without touching the warehouse")
-    val.add_argument("directory", help="a raw folder with one sub-folder per source (like data/raw)")
+    val.add_argument("directory", help="a raw folder with one sub-folder per source (like data/raw), "
+                                       "or one source's folder (like data/raw/vejlederlog)")
     val.add_argument("--json", action="store_true", help="machine-readable output")
     val.set_defaults(func=validate)
     role = sub.add_parser("analyst-role", help="PostgreSQL: create or update a login role that reads marts only")
@@ -176,6 +289,10 @@ def main(argv: list[str] | None = None) -> int:
     from nsk_pipeline.reports.render import add_report_parser
 
     add_report_parser(sub)
+    from nsk_pipeline.marts.revisions import add_changes_parser
+
+    add_changes_parser(sub)
+    add_explain_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     return args.func(args)

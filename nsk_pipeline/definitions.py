@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dagster as dg
 
+from nsk_pipeline.core.deadruns import sweep_on_load
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.core.settings import Settings
 from nsk_pipeline.marts.assets import marts
 from nsk_pipeline.marts.checks import mart_checks
 from nsk_pipeline.marts.gx_checks import gx_checks
 from nsk_pipeline.schedules import apply_source_freshness, freshness_checks, jobs, schedules
+from nsk_pipeline.sensors import sensors
 from nsk_pipeline.reports.assets import status_reports
 from nsk_pipeline.sources.assets import staging_assets
 from nsk_pipeline.sources.checks import staging_checks
@@ -28,6 +30,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         assets=ASSETS,
         asset_checks=[*CHECKS, *EXPECTATION_CHECKS],
         schedules=schedules,
+        sensors=sensors,
         jobs=jobs,
         resources={"nsk": NskResource.from_settings(settings)},
         executor=dg.in_process_executor,
@@ -35,3 +38,4 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
 
 
 defs = build_definitions()
+sweep_on_load()  # a run whose process died shows as failed in the UI, not as running for ever

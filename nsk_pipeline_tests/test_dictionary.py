@@ -114,3 +114,18 @@ def test_dagster_column_schema():
     assert all(c.description for c in schema.columns)
     view = dagster_column_schema("marts", "goal_attainment_report")
     assert [c.name for c in view.columns] == [label for label, _, _ in VIEW_COLUMNS]
+
+
+def test_the_history_of_publications_and_the_revisions_view(text):
+    from nsk_pipeline.marts.revisions import VIEW_COLUMNS as REVISIONS_COLUMNS
+
+    for name, columns in tables.HISTORY.values():
+        assert f"### marts.{name}" in text
+        for c in columns:
+            assert c.description.replace("|", "\\|") in text
+    assert "### marts.revisions" in text and "### meta.file_loads_history" in text
+    for name, _, description in REVISIONS_COLUMNS:
+        assert f"| `{name}` |" in text and description in text
+    stmts = comment_statements("duckdb")
+    assert any(s.startswith("COMMENT ON VIEW marts.revisions IS") for s in stmts)
+    assert any(s.startswith("COMMENT ON TABLE marts.goal_attainment_history IS") for s in stmts)

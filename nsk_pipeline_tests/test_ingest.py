@@ -1027,6 +1027,34 @@ def test_cpr_typed_in_the_wrong_column_is_masked_everywhere(tmp_path):
     assert "***" in result.staged["henvist_til"].iloc[0]
 
 
+def test_a_cpr_number_in_a_file_name_is_masked_and_staging_stays_up_to_date(tmp_path, duckdb_url):
+    """A file name is shown masked (file loads, staged rows, messages), and the staleness guard
+    of a marts-only run compares the folder's files by the same masked names."""
+    from nsk_pipeline.core.resources import NskResource
+    from nsk_pipeline.sources.assets import write_source
+    from nsk_pipeline.sources.uptodate import stale_sources
+
+    ex = Exports(tmp_path, "rettighedskurser")
+    ex.csv("rettighedskurser_borger 010190-1234_2025-03-31.csv", [ex.row()], header=[*DEFAULTS[
+        "rettighedskurser"], "note 01.01.90 1234"])
+    raw = tmp_path / "raw"
+    nsk = NskResource(raw_dir=str(raw), warehouse_url=duckdb_url, as_of=AS_OF.isoformat())
+    shown = ""
+    for name, spec in SOURCES.items():
+        (raw / name).mkdir(parents=True, exist_ok=True)
+        with ingest_source(spec, raw / name, AS_OF, KEY) as result:
+            write_source(nsk, result, "the full run")
+            if name == "rettighedskurser":
+                assert result.rows_staged == 1
+                shown = "\n".join([result.file_loads.to_csv(), result.staged.to_csv(), *result.messages])
+    try:
+        assert "rettighedskurser_borger ***_2025-03-31.csv" in shown and "note ***" in shown
+        assert "1234" not in shown
+        assert stale_sources(nsk.warehouse, raw, AS_OF, "a marts-only run") == []
+    finally:
+        nsk.warehouse.dispose()
+
+
 def test_a_same_date_conflict_is_quarantined_even_when_a_newer_version_exists(tmp_path):
     """source-exports.md: two valid rows, same key, same export date, different values are a
     conflict: both are quarantined — whether or not a later export supersedes them."""

@@ -52,6 +52,8 @@ def test_instance_storage_is_postgres(pg_instance, postgres_url):
     assert isinstance(pg_instance.event_log_storage, PostgresEventLogStorage)
     assert isinstance(pg_instance.schedule_storage, PostgresScheduleStorage)
     assert type(pg_instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+    # a run whose process died is failed by the daemon, not left running
+    assert pg_instance.run_monitoring_enabled and pg_instance.run_monitoring_max_runtime_seconds > 0
     engine = sa.create_engine(postgres_url)
     try:
         tables = set(sa.inspect(engine).get_table_names(schema="public"))

@@ -37,6 +37,9 @@ def snapshot(url: str) -> dict[str, pd.DataFrame]:
     """Every table a refresh writes, as sorted text, without run ids and timestamps."""
     wh = Warehouse(url)
     try:
+        # Not the history of publications (marts.*_history, meta.file_loads_history, and the view
+        # marts.revisions over them): they grow by one publication per refresh, so by design a
+        # refreshed warehouse holds more of them than a fresh full run.
         names = [f"staging.{s}" for s in SOURCES] + ["quarantine.rejected_rows", "meta.file_loads"] + [
             f"marts.{m}" for m in ("goal_attainment", "indicator_yearly", "indicator_quarterly",
                                    "indicator_breakdown", "indicators", "goals")]

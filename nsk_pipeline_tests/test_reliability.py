@@ -48,6 +48,20 @@ def snapshot(url: str) -> dict[str, pd.DataFrame]:
         wh.dispose()
 
 
+def publications(url: str) -> set[tuple[str, ...]]:
+    """(history table, publication, rows) for each publication in the history tables."""
+    wh = Warehouse(url)
+    try:
+        return set(wh.read_sql(
+            "SELECT 'goal' AS t, publication_id, count(*) AS n FROM marts.goal_attainment_history "
+            "GROUP BY publication_id UNION ALL SELECT 'indicator', publication_id, count(*) "
+            "FROM marts.indicator_yearly_history GROUP BY publication_id UNION ALL "
+            "SELECT 'files', publication_id, count(*) FROM meta.file_loads_history GROUP BY publication_id"
+        ).astype(str).itertuples(index=False, name=None))
+    finally:
+        wh.dispose()
+
+
 def same(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame]) -> bool:
     return all(a[n].equals(b[n]) for n in MARTS)
 
@@ -152,11 +166,12 @@ def warehouse_with_previous_marts(request, tmp_path):
 @pytest.mark.parametrize(("backend", "point"), [
     ("duckdb", "publish:indicator_yearly:kill"), ("duckdb", "publish:goal_attainment:kill"),
     ("duckdb", "publish:indicator_breakdown:error"),
-    ("postgres", "publish:indicator_quarterly:kill"), ("postgres", "publish:goals:error")])
+    ("postgres", "publish:indicator_quarterly:kill"), ("postgres", "publish:history:kill")])
 def test_a_failed_publication_leaves_the_previous_marts(backend, point, warehouse_with_previous_marts,
                                                        reliability):
     warehouse_url = warehouse_with_previous_marts(backend)
     before = snapshot(warehouse_url)
+    published_before = publications(warehouse_url)
     assert set(before["goal_attainment"]["as_of"]) == {PREVIOUS_AS_OF}
     broken = nsk(run_env(warehouse_url, "2026-03-01", NSK_FAULT=point), "materialize", "--log-level", "WARNING")
     if point.endswith(":kill"):
@@ -167,9 +182,12 @@ def test_a_failed_publication_leaves_the_previous_marts(backend, point, warehous
     survived = same(before, after)
     assert survived, "the marts changed although the publication did not complete"
     assert set(after["goal_attainment"]["as_of"]) == {PREVIOUS_AS_OF}
+    assert publications(warehouse_url) == published_before  # and appended nothing to the history
     again = nsk(run_env(warehouse_url, "2026-03-01"), "materialize", "--log-level", "WARNING")
     assert again.returncode == 0, again.stderr[-2000:]
     assert set(snapshot(warehouse_url)["goal_attainment"]["as_of"]) == {"2026-03-01"}
+    published = publications(warehouse_url)
+    assert published > published_before and len({p for _, p, _ in published - published_before}) == 1
     reliability.record("fault", f"{point} on {warehouse_url.split(':')[0]}", survived=survived)
 
 
@@ -217,7 +235,8 @@ def test_a_second_run_waits_then_fails_clearly_while_duckdb_is_held(duckdb_url, 
         holder.kill()
         holder.wait()
     assert out.returncode == 3
-    assert "another nsk run is writing to the warehouse" in out.stderr
+    # The holder here is a plain DuckDB connection, not a run: said as such, with its pid.
+    assert f"the warehouse file is open in another process (pid {holder.pid})" in out.stderr
     assert "Traceback" not in out.stderr
     reliability.record("fault", "concurrent run (DuckDB)", survived=out.returncode == 3)
 

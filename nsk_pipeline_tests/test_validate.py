@@ -14,6 +14,7 @@ def test_the_demo_delivery_validates_with_its_quarantined_rows_by_reason(capsys,
     monkeypatch.setenv("NSK_AS_OF", "2026-11-01")
     assert main(["validate", str(DEMO_RAW), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
+    assert report["layout"] == "raw folder" and report["actor_register"].startswith("the delivery")
     files = {f["file"]: f for f in report["files"]}
     assert files["README.txt"]["status"] == "ignored"
     for f in report["files"]:

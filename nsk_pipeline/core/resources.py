@@ -5,7 +5,7 @@ stored with the run, and the key must never be.
 """
 
 
-import os
+from dataclasses import replace
 from datetime import date
 from functools import cached_property
 from pathlib import Path
@@ -13,6 +13,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import PrivateAttr
 
+from nsk_pipeline.core.deadruns import record_run_process
 from nsk_pipeline.core.runlock import RunLock
 from nsk_pipeline.core.settings import Settings
 from nsk_pipeline.core.warehouse import Warehouse
@@ -46,9 +47,14 @@ class NskResource(dg.ConfigurableResource):
         return Warehouse(self.warehouse_url)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Runs launched from the UI or the schedule get the same checks as `nsk materialize`, before
+        # any step: a mistyped raw folder must not stage nothing over the previous data.
+        settings = replace(Settings.from_env(), raw_dir=self.raw_path, warehouse_url=self.warehouse_url)
+        settings.check()
+        # Which process runs this run: if it dies, the next start marks the run failed.
+        record_run_process(context.instance, context.run_id)
         # Held from the run's first step to its last: a second run waits, then fails clearly.
-        wait = float(os.environ.get("NSK_LOCK_WAIT_SECONDS", "60"))
-        self._lock = RunLock(self.warehouse, wait_seconds=wait)
+        self._lock = RunLock(self.warehouse, wait_seconds=settings.lock_wait_seconds)
         self._lock.acquire()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:

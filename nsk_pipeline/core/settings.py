@@ -6,7 +6,9 @@ run is fully described by these variables.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -18,6 +20,10 @@ DEFAULT_RAW_DIR = REPO_ROOT / "data" / "raw"
 DEFAULT_WAREHOUSE_URL = f"duckdb:///{REPO_ROOT / 'data' / 'marts' / 'nsk.duckdb'}"
 DEFAULT_REPORTS_DIR = REPO_ROOT / "data" / "marts" / "reports"
 MIN_KEY_BYTES = 16
+DEFAULT_LOCK_WAIT_SECONDS = 60.0
+# What DuckDB's memory_limit accepts: a number and a unit, or a share of RAM.
+_MEMORY_LIMIT = re.compile(r"\d+(\.\d+)?\s*([KMGT]i?B|B|%)", re.IGNORECASE)
+DEFAULT_SENSOR_QUIET_SECONDS = 180.0
 
 
 class SettingsError(ValueError):
@@ -36,6 +42,8 @@ class Settings:
     goals_path: Path | None = None
     pseudonym_key: bytes | None = field(default=None, repr=False)
     reports_dir: Path = DEFAULT_REPORTS_DIR
+    lock_wait_seconds: float = DEFAULT_LOCK_WAIT_SECONDS
+    sensor_quiet_seconds: float = DEFAULT_SENSOR_QUIET_SECONDS  # the delivery sensor waits this long after a change
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -50,6 +58,9 @@ class Settings:
         else:
             as_of = _today_copenhagen()
         goals = env.get("NSK_GOALS_PATH", "").strip()
+        memory = env.get("NSK_DUCKDB_MEMORY_LIMIT", "").strip()
+        if memory and not _MEMORY_LIMIT.fullmatch(memory):
+            raise SettingsError(f"NSK_DUCKDB_MEMORY_LIMIT must be a size such as 512MB or 2GiB, got {memory!r}")
         return cls(
             raw_dir=Path(raw) if raw else DEFAULT_RAW_DIR,
             warehouse_url=env.get("NSK_WAREHOUSE_URL", "").strip() or DEFAULT_WAREHOUSE_URL,
@@ -57,7 +68,24 @@ class Settings:
             goals_path=Path(goals) if goals else None,
             pseudonym_key=_read_key(env),
             reports_dir=Path(env["NSK_REPORTS_DIR"]) if env.get("NSK_REPORTS_DIR", "").strip() else DEFAULT_REPORTS_DIR,
+            lock_wait_seconds=_seconds(env, "NSK_LOCK_WAIT_SECONDS", DEFAULT_LOCK_WAIT_SECONDS),
+            sensor_quiet_seconds=_seconds(env, "NSK_SENSOR_QUIET_SECONDS", DEFAULT_SENSOR_QUIET_SECONDS),
         )
+
+    def check(self) -> None:
+        """Everything a run needs from its environment, checked before anything is touched: a
+        typo in a folder or URL must stop the run, not stage nothing over the previous data."""
+        from nsk_pipeline.core.warehouse import check_warehouse_url
+        from nsk_pipeline.sources.specs import SOURCES
+
+        raw = self.raw_dir
+        if not raw.exists():
+            raise SettingsError(f"NSK_RAW_DIR: the folder {raw} does not exist")
+        if not raw.is_dir():
+            raise SettingsError(f"NSK_RAW_DIR: {raw} is not a folder")
+        if not any((raw / name).is_dir() for name in SOURCES):
+            raise SettingsError(f"NSK_RAW_DIR: {raw} holds none of the source folders ({', '.join(SOURCES)})")
+        check_warehouse_url(self.warehouse_url)
 
     def require_pseudonym_key(self) -> bytes:
         # Never a silent default: a default key would make every pseudonym reversible by
@@ -69,6 +97,19 @@ class Settings:
                 "see README.md, 'The pseudonym key'."
             )
         return self.pseudonym_key
+
+
+def _seconds(env: dict[str, str], name: str, default: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise SettingsError(f"{name} must be a number of seconds, 0 or more, got {text!r}")
+    return value
 
 
 def _read_key(env: dict[str, str]) -> bytes | None:

@@ -119,8 +119,9 @@ FILE_LOADS = [
     C("file_name", sa.Text, "the file"),
     C("export_date", sa.Date, "the export date from the file name"),
     C("sha256", sa.Text, "the file's SHA-256"),
-    C("status", sa.Text, "loaded, rejected, ignored, after_as_of or duplicate"),
-    C("reason", sa.Text, "why a file was rejected or ignored"),
+    C("status", sa.Text, "loaded, rejected, ignored, skipped (a sub-folder, broken link, pipe or unreadable "
+      "file: nothing read), after_as_of or duplicate"),
+    C("reason", sa.Text, "why a file was rejected, ignored or skipped"),
     C("encoding", sa.Text, "detected encoding (utf-8, utf-8-sig, cp1252, xlsx)"),
     C("separator", sa.Text, "detected CSV separator"),
     C("rows_read", sa.BigInteger, "data rows read"),
@@ -130,6 +131,32 @@ FILE_LOADS = [
     C("as_of", sa.Date, "the run's as-of date"),
     C("loaded_at", sa.DateTime, "when it was loaded (UTC)"),
     C("run_id", sa.Text, "the Dagster run"),
+]
+
+# What each publication appends, in its transaction: the rows it published, under its id. Not
+# in MARTS: those are replaced by every publication, these only ever grow.
+_PUBLICATION = [
+    C("publication_id", sa.Text, "the publication: the id of the Dagster run that published the marts"),
+    C("published_at", sa.DateTime, "when the publication wrote the marts (UTC)"),
+]
+
+GOAL_ATTAINMENT_HISTORY = [*_PUBLICATION, *GOAL_ATTAINMENT]
+
+INDICATOR_YEARLY_HISTORY = [
+    *_PUBLICATION,
+    C("as_of", sa.Date, "the publication's as-of date: exports dated after it were ignored"),
+    *INDICATOR_YEARLY,
+]
+
+# mart → (its history table, the history's columns)
+HISTORY = {
+    "goal_attainment": ("goal_attainment_history", GOAL_ATTAINMENT_HISTORY),
+    "indicator_yearly": ("indicator_yearly_history", INDICATOR_YEARLY_HISTORY),
+}
+
+FILE_LOADS_HISTORY = [
+    C("publication_id", sa.Text, "the publication whose marts were built from these file loads"),
+    *FILE_LOADS,
 ]
 
 MARTS = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,10 +53,34 @@ def columns_from_frame(df: pd.DataFrame) -> list[Column]:
     return [Column(c, sql_type_for(df[c])) for c in df.columns]
 
 
+class WarehouseMissing(Exception):
+    """The configured warehouse does not exist (or cannot be reached) where a command only reads it."""
+
+
 class Warehouse:
-    def __init__(self, url: str):
+    def __init__(self, url: str, read_only: bool = False):
         self.url = url
-        self.engine: Engine = _create_engine(url)
+        self.engine: Engine = _create_engine(url, read_only)
+
+    @classmethod
+    def open_existing(cls, url: str) -> Warehouse:
+        """The warehouse at `url`, opened to read only: never created, never changed (a DuckDB
+        file that is not there stays not there; PostgreSQL sessions are read-only). Raises
+        WarehouseMissing, with one line naming the place, when it is not there."""
+        shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+        if url.startswith("duckdb:///"):
+            path = url.removeprefix("duckdb:///")
+            if not path or path == ":memory:" or not os.path.isfile(path):
+                raise WarehouseMissing(f"no warehouse at {path or shown} (NSK_WAREHOUSE_URL)")
+        wh = cls(url, read_only=True)
+        try:
+            with wh.engine.connect():
+                pass
+        except sa.exc.DBAPIError as e:
+            wh.dispose()
+            detail = " ".join(str(e.orig).split()) if e.orig is not None else type(e).__name__
+            raise WarehouseMissing(f"cannot open the warehouse {shown} (NSK_WAREHOUSE_URL): {detail}") from None
+        return wh
 
     @property
     def dialect(self) -> str:
@@ -208,14 +233,18 @@ def duckdb_memory_limit() -> str:
     return os.environ.get("NSK_DUCKDB_MEMORY_LIMIT", "").strip() or DUCKDB_MEMORY_LIMIT
 
 
-def _create_engine(url: str) -> Engine:
+def _create_engine(url: str, read_only: bool = False) -> Engine:
+    """`read_only`: a DuckDB file opened read-only (never created); PostgreSQL transactions read-only."""
     if url.startswith("duckdb:///"):
         from pathlib import Path
 
         path = url.removeprefix("duckdb:///")
-        if path and path != ":memory:":
+        if path and path != ":memory:" and not read_only:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return sa.create_engine(url, connect_args={"config": {"memory_limit": duckdb_memory_limit()}})
+        args = {"config": {"memory_limit": duckdb_memory_limit()}} | ({"read_only": True} if read_only else {})
+        return sa.create_engine(url, connect_args=args)
+    if read_only and url.startswith("postgresql"):
+        return sa.create_engine(url, connect_args={"options": "-c default_transaction_read_only=on"})
     return sa.create_engine(url)
 
 
@@ -285,3 +314,85 @@ def _postgres_copy(conn: Connection, table: sa.Table, df: pd.DataFrame, cols: li
                 copy.write_row(row)
     finally:
         cursor.close()
+
+
+SUPPORTED_URLS = "duckdb:///<path to a file> or postgresql+psycopg://user@host/database"
+
+
+def check_warehouse_url(url: str) -> None:
+    """The warehouse a run would write: a supported kind, a folder that can be written (DuckDB),
+    a database that exists (PostgreSQL). Raises SettingsError naming NSK_WAREHOUSE_URL, never
+    the password in it."""
+    from pathlib import Path
+
+    from nsk_pipeline.core.settings import SettingsError
+
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        raise SettingsError(f"NSK_WAREHOUSE_URL is not a database URL: use {SUPPORTED_URLS}") from None
+    backend = parsed.get_backend_name()
+    if backend == "duckdb":
+        if not parsed.database or parsed.database == ":memory:":
+            return
+        path = Path(parsed.database)
+        folder = path.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if path.exists() and not path.is_file():
+                raise SettingsError(f"NSK_WAREHOUSE_URL: {path} is not a DuckDB file")
+            # Root writes through any file mode, so only a real write tells (a read-only mount).
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+            if path.exists() and not os.access(path, os.W_OK):
+                raise SettingsError(f"NSK_WAREHOUSE_URL: the file {path} cannot be written")
+        except OSError as e:
+            raise SettingsError(f"NSK_WAREHOUSE_URL: the folder {folder} cannot be written "
+                                f"({e.strerror or e})") from None
+        return
+    if backend != "postgresql":
+        raise SettingsError(f"NSK_WAREHOUSE_URL: a {backend} database is not supported; use {SUPPORTED_URLS}")
+    shown = parsed.render_as_string(hide_password=True)
+    try:
+        engine = sa.create_engine(parsed, connect_args={"connect_timeout": 10})
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError):
+        raise SettingsError(f"NSK_WAREHOUSE_URL: the driver of {parsed.drivername} is not installed; "
+                            f"use {SUPPORTED_URLS}") from None
+    try:
+        with engine.connect():
+            pass
+    except sa.exc.DBAPIError as e:
+        raise SettingsError(f"NSK_WAREHOUSE_URL: cannot use {shown}: {_server_reason(e)}") from None
+    finally:
+        engine.dispose()
+
+
+def _server_reason(error: sa.exc.DBAPIError) -> str:
+    """The server's own words (e.g. 'database "x" does not exist'), on one line."""
+    text = str(error.orig).strip()
+    if "FATAL:" in text:
+        text = text.rsplit("FATAL:", 1)[1]
+    return " ".join(text.split())
+
+
+
+def disk_full_message(messages: Iterable[str], url: str) -> str | None:
+    """"No space left on device" anywhere in an error's messages, said with the disk it is about
+    (the cause is often only in the context of a later error such as "transaction is aborted")."""
+    import re
+    from pathlib import Path
+
+    full = next((m for m in messages if m and "No space left on device" in m), None)
+    if full is None:
+        return None
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "duckdb" or not parsed.database:
+        return (f"No space left on device on the database server {parsed.host or 'localhost'} "
+                f"({parsed.render_as_string(hide_password=True)}): free space there and run again")
+    quoted = re.search(r'"(/[^"]+)"', full)
+    where = Path(quoted.group(1) if quoted else parsed.database).resolve()
+    mount = where.parent
+    while not os.path.ismount(mount) and mount != mount.parent:
+        mount = mount.parent
+    return (f"No space left on device: the disk mounted at {mount} is full (writing {where}); "
+            f"free space there and run again")

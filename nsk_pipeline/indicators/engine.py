@@ -72,9 +72,9 @@ _COLUMNS = {
                      "school_key": "school.name_key", "klasse_key": "klasse.name_key",
                      "udbyder_key": "lower(s.udbyder)", "forloeb_id": "", "antal_elever": "", "antal_fagpersoner": "",
                      "antal_foraeldre": ""},
-    "vejlederlog": dict.fromkeys(("type", "risikoniveau", "temaer", "borger_pseudonym"), ""),
-    "rettighedskurser": {"deltagere": ""},
-    "omraade_aktiviteter": dict.fromkeys(("type", "deltagere", "aktoerer"), ""),
+    "vejlederlog": dict.fromkeys(("registrering_id", "type", "risikoniveau", "temaer", "borger_pseudonym"), ""),
+    "rettighedskurser": {"kursus_id": "", "deltagere": ""},
+    "omraade_aktiviteter": dict.fromkeys(("aktivitet_id", "type", "deltagere", "aktoerer"), ""),
     "omraade_aktoerer": {"aktoer_id": ""},
 }
 
@@ -106,7 +106,7 @@ def _period_join(source: str) -> str:
     return f"JOIN periods AS p ON p.year = s.year AND s.{SOURCES[source].date_column} BETWEEN p.first_day AND p.last_day"
 
 
-def _counts(source: str) -> str:
+def counts_condition(source: str) -> str:
     """Current rows, not cancelled: a cancelled code of the source's status list never counts."""
     spec = SOURCES[source]
     status = next((c for c in spec.columns if c.name == "status"), None)
@@ -156,11 +156,27 @@ def _current_columns(source: str) -> list[str]:
     return columns + [f"s.{d.column}" for d in DIMENSIONS[source] if d.column not in _COLUMNS[source]]
 
 
-def current_rows(source: str, dialect: str) -> str:
-    """The SELECT of current_<source>: the rows that count, each once, with their derived columns."""
-    select = _wrap(_current_columns(source))
+def record_key(source: str, alias: str = "s") -> str:
+    """SQL for a staged row's key as the source writes it (its parts joined by ' | ')."""
+    return " || ' | ' || ".join(f"CAST({alias}.{k} AS VARCHAR)" for k in SOURCES[source].key)
+
+
+TRACE_COLUMNS = ("record_key", "record_date", "source_file", "source_row", "export_date")
+
+
+def _trace_columns(source: str) -> list[str]:
+    """Where a row comes from, for the drill-down (`indicators/explain.py`): its key, date, file,
+    row and export date."""
+    return [f"{record_key(source)} AS record_key", f"s.{SOURCES[source].date_column} AS record_date",
+            "s.source_file", "s.source_row", "s.export_date"]
+
+
+def current_rows(source: str, dialect: str, traced: bool = False) -> str:
+    """The SELECT of current_<source>: the rows that count, each once, with their derived columns
+    (`traced`: and where each comes from)."""
+    select = _wrap(_current_columns(source) + (_trace_columns(source) if traced else []))
     return "\n".join(["SELECT " + select[0].lstrip(), *select[1:], f"FROM staging.{source} AS s",
-                      *_name_joins(source, dialect), f"WHERE {_counts(source)}"])
+                      *_name_joins(source, dialect), f"WHERE {counts_condition(source)}"])
 
 
 def counted_rows(source: str, dimension: Dimension | None = None, in_periods: bool = True) -> str:
@@ -209,13 +225,33 @@ def indicator_query(indicator_id: str, dialect: str = "duckdb") -> str:
     return f"WITH {current},\n{_counted_cte(indicator.source)}\n{indicator.query}"
 
 
-def _statement(indicator: Indicator, periods: dict[int, tuple[date, date]], as_of: date,
-               dimensions: list[Dimension] | None = None, in_periods: bool = True) -> str:
+def _periods_cte(periods: dict[int, tuple[date, date]], as_of: date) -> str:
     values = ",\n  ".join(f"({pid}, {year}, DATE '{start}', DATE '{end}', DATE '{as_of}')"
                           for pid, (start, end) in periods.items() for year in range(start.year, end.year + 1))
-    ctes = ([f"{PERIODS_COLUMNS} AS (VALUES\n  {values})"] if in_periods else []) + \
+    return f"{PERIODS_COLUMNS} AS (VALUES\n  {values})"
+
+
+def _statement(indicator: Indicator, periods: dict[int, tuple[date, date]], as_of: date,
+               dimensions: list[Dimension] | None = None, in_periods: bool = True) -> str:
+    ctes = ([_periods_cte(periods, as_of)] if in_periods else []) + \
         [_counted_cte(indicator.source, dimensions, in_periods)]
     return "WITH " + ",\n".join(ctes) + "\n" + indicator.query
+
+
+def contributions_statement(indicator: Indicator, periods: dict[int, tuple[date, date]], as_of: date,
+                            dialect: str) -> str:
+    """The records behind the indicator's value in each period: its contributions (what its
+    query sums) over the current rows with where each comes from; one statement, no temporary
+    table (it runs on a read-only warehouse). Columns: period_id, the TRACE_COLUMNS,
+    counted_unit, amount, denominator (a ratio's; NULL otherwise), period_start, period_end."""
+    source = indicator.source
+    current = f"current_{source} AS (\n{indent(current_rows(source, dialect, traced=True), '  ')}\n)"
+    denominator = "c.denominator" if indicator.aggregation == "ratio" else "CAST(NULL AS INTEGER) AS denominator"
+    return (f"WITH {_periods_cte(periods, as_of)},\n{current},\n{_counted_cte(source)}\n"
+            f"SELECT c.period_id, p.first_day AS period_start, p.last_day AS period_end,\n"
+            f"       {', '.join('c.' + t for t in TRACE_COLUMNS)}, c.counted_unit, c.amount, {denominator}\n"
+            f"FROM (\n{indent(indicator.contributions, '  ')}\n) AS c\n"
+            f"JOIN (SELECT DISTINCT period_id, first_day, last_day FROM periods) AS p ON p.period_id = c.period_id")
 
 
 @contextmanager

@@ -52,7 +52,7 @@ def marts(context: dg.AssetExecutionContext, nsk: NskResource):
                                      "quarterly_refresh job). " + "; ".join(stale))
     registry = load_registry(nsk.goals_path)
     built = build_marts(nsk.warehouse, registry, nsk.as_of_date)
-    publish(nsk.warehouse, built)
+    publish(nsk.warehouse, built, context.run_id)
     status_counts = built["goal_attainment"]["status"].value_counts().to_dict()
     for name in GRAINS:
         yield dg.MaterializeResult(asset_key=mart_key(name), metadata={

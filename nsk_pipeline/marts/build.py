@@ -7,7 +7,8 @@ applies the goal rules and disclosure control to those and writes the marts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
 import pandas as pd
@@ -38,6 +39,9 @@ MILESTONE_COLUMNS = ["maal_id", "aar", "opfyldt", "bemaerkning"]
 @dataclass
 class Marts:
     frames: dict[str, pd.DataFrame]
+    # What the `explain` views list records for: each year reported and each goal's period, as of.
+    explain_periods: list[tuple[date, date]] = field(default_factory=list)
+    as_of: date | None = None  # the run's as-of date (None: the one goal_attainment's rows carry)
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         return self.frames[name]
@@ -64,7 +68,8 @@ def build_marts(wh: Warehouse, registry: Registry, as_of: date, computed_at: dat
     with counting(wh) as conn:  # the rows that count, selected once for every indicator
         facts = source_facts(wh, as_of, conn)
         years = report_years(facts, as_of)
-        values = compute_values(wh, as_of, facts, mart_periods(years, as_of) + periods_asked(registry, as_of), conn)
+        asked = periods_asked(registry, as_of)
+        values = compute_values(wh, as_of, facts, mart_periods(years, as_of) + asked, conn)
         breakdown = compute_breakdown(wh, as_of, facts, years, conn)
     _, goals = registry.to_frames()
     return Marts({
@@ -74,20 +79,41 @@ def build_marts(wh: Warehouse, registry: Registry, as_of: date, computed_at: dat
         "indicators": indicator_registry(wh.dialect),
         "goals": goals,
         "goal_attainment": goal_attainment(registry, values, read_milestones(wh), as_of, computed_at),
-    })
+    }, [(date(y, 1, 1), date(y, 12, 31)) for y in years] + asked, as_of)
 
 
-def publish(wh: Warehouse, marts: Marts) -> None:
-    """Replace every mart in one transaction: readers see the old marts or the new, never a mix."""
+def publish(wh: Warehouse, marts: Marts, publication_id: str | None = None) -> str:
+    """Replace every mart in one transaction: readers see the old marts or the new, never a mix.
+
+    The same transaction appends what it published to the history tables under `publication_id`
+    (the run id; a new id when None), so a failed publication appends nothing. Returns the id."""
+    from nsk_pipeline.marts.revisions import append_history, create_revisions_view
+
+    publication_id = publication_id or f"publication-{uuid.uuid4()}"
+    as_of = marts.as_of or _as_of(marts["goal_attainment"])
+    published_at = datetime.now(timezone.utc).replace(tzinfo=None)
     with wh.transaction() as conn:
         wh.ensure_schemas(conn)
         for name, columns in tables.MARTS.items():
             table = wh.ensure_table(conn, "marts", name, columns)
             wh.replace_rows(conn, table, marts[name])
             fault_point(f"publish:{name}")
+        append_history(conn, wh, publication_id, published_at, as_of)
+        fault_point("publish:history")
         # Imported here: the dictionary reads the marts' grains from the Dagster layer.
         from nsk_pipeline.reports.dictionary import apply_comments
         from nsk_pipeline.reports.view import create_report_view
 
         create_report_view(conn)
+        create_revisions_view(conn)
         apply_comments(conn)
+        if as_of is not None:
+            from nsk_pipeline.indicators.explain import create_explain_views
+
+            create_explain_views(conn, marts.explain_periods, as_of)
+    return publication_id
+
+
+def _as_of(goal_attainment: pd.DataFrame) -> date | None:
+    values = goal_attainment["as_of"].dropna() if "as_of" in goal_attainment else []
+    return pd.Timestamp(max(values)).date() if len(values) else None

@@ -23,6 +23,9 @@ from nsk_pipeline.core.warehouse import Column
 from nsk_pipeline.goals.registry import load_registry
 from nsk_pipeline.indicators.engine import indicator_query
 from nsk_pipeline.indicators.registry import INDICATORS
+from nsk_pipeline.marts.revisions import VIEW_COLUMNS as REVISIONS_COLUMNS
+from nsk_pipeline.marts.revisions import VIEW_DESCRIPTION as REVISIONS_DESCRIPTION
+from nsk_pipeline.marts.revisions import VIEW_NAME as REVISIONS_VIEW
 from nsk_pipeline.reports.view import SPOR_LABELS, VIEW_COLUMNS, VIEW_NAME
 from nsk_pipeline.sources.ingest import staged_columns
 from nsk_pipeline.sources.specs import SOURCES, SourceSpec
@@ -46,6 +49,16 @@ LOG_TABLES = {
     ("meta", "file_loads"): (tables.FILE_LOADS,
                              "One row per export file seen by the last run of its source: status, counts, "
                              "export date."),
+    ("meta", "file_loads_history"): (tables.FILE_LOADS_HISTORY,
+                                     "The file loads each publication's marts were built from: meta.file_loads "
+                                     "as it stood, appended by every publication (`nsk changes` names the files "
+                                     "loaded between two)."),
+}
+HISTORY_DESCRIPTIONS = {
+    "goal_attainment": "Every publication's marts.goal_attainment: one row per publication, goal and evaluation "
+                       "year, appended in the publication's transaction (never replaced).",
+    "indicator_yearly": "Every publication's marts.indicator_yearly: one row per publication, indicator and year, "
+                        "appended in the publication's transaction (never replaced).",
 }
 VIEW_DESCRIPTION = ("Goal attainment in the columns a report template needs, with Danish labels: "
                     "marts.goal_attainment joined with marts.goals and marts.indicators.")
@@ -135,7 +148,8 @@ def data_dictionary_markdown() -> str:
     out = ["# Data dictionary", "",
            f"Generated from the code by `{REGENERATE}`: do not edit by hand. A test fails when this file "
            "differs from what the code generates.", "",
-           "Contents: [marts](#marts), [report view](#report-view), [indicators](#indicators), "
+           "Contents: [marts](#marts), [report view](#report-view), [revisions](#revisions), "
+           "[indicators](#indicators), "
            "[goals](#goals), [staging](#staging), [quarantine and meta](#quarantine-and-meta).", "",
            "## Marts", "",
            "What analysts and reports read (schema `marts`). The names, columns and meanings are a contract: "
@@ -150,6 +164,15 @@ def data_dictionary_markdown() -> str:
     out += [f"| `{_md(label)}` | `{_md(expr if len(expr) < 60 else expr[:57] + '…')}` | {_md(desc)} |"
             for label, expr, desc in VIEW_COLUMNS]
     out += ["", "Track labels: " + "; ".join(f"`{k}` → {v}" for k, v in SPOR_LABELS.items()) + ".", ""]
+
+    out += ["## Revisions", "",
+            "What each publication of the marts said, to tell why a figure differs from an earlier report "
+            "(`nsk changes`).", ""]
+    for mart, (name, columns) in tables.HISTORY.items():
+        out += [f"### marts.{name}", "", HISTORY_DESCRIPTIONS[mart], ""]
+        out += _columns_table([(c.name, _type_name(c), c.description) for c in columns])
+    out += [f"### marts.{REVISIONS_VIEW}", "", REVISIONS_DESCRIPTION, ""]
+    out += _columns_table(list(REVISIONS_COLUMNS))
 
     out += ["## Indicators", "",
             "The indicator registry (`nsk_pipeline/indicators/registry.py`, also `marts.indicators`). "
@@ -169,7 +192,9 @@ def data_dictionary_markdown() -> str:
             "temporary table, e.g. `CREATE TEMPORARY TABLE periods AS SELECT 1 AS period_id, 2025 AS year, "
             "DATE '2025-01-01' AS first_day, DATE '2025-12-31' AS last_day, DATE '2026-03-01' AS as_of`. "
             "`dimension` and `category` are NULL for the whole period; the breakdown runs the same query with "
-            "each row in its category.", "",
+            "each row in its category. Each query sums `amount` over the indicator's contributions, the records "
+            "it takes with what each adds (a ratio: over their `denominator`); `nsk explain` and the views "
+            "`explain.counted_records` and `explain.uncounted_records` list those records.", "",
             "The queries below are DuckDB's. PostgreSQL runs the same text but for the normalised school and "
             "class names (`nfc_normalize(x)` is `normalize(x, NFC)` there, and the regular expression writes "
             "the Unicode whitespace characters as `\\xhh`/`\\uhhhh`).", ""]
@@ -225,6 +250,9 @@ def comment_targets() -> list[tuple[str, str, str, str, list[tuple[str, str]]]]:
     out = [("TABLE", "marts", name, grains.get(name, ""), [(c.name, c.description) for c in cols])
            for name, cols in tables.MARTS.items()]
     out.append(("VIEW", "marts", VIEW_NAME, VIEW_DESCRIPTION, [(label, desc) for label, _, desc in VIEW_COLUMNS]))
+    out += [("TABLE", "marts", name, HISTORY_DESCRIPTIONS[mart], [(c.name, c.description) for c in cols])
+            for mart, (name, cols) in tables.HISTORY.items()]
+    out.append(("VIEW", "marts", REVISIONS_VIEW, REVISIONS_DESCRIPTION, [(n, d) for n, _, d in REVISIONS_COLUMNS]))
     out += [("TABLE", schema, name, description, [(c.name, c.description) for c in cols])
             for (schema, name), (cols, description) in LOG_TABLES.items()]
     out += [("TABLE", "staging", spec.name, spec.description, [(n, d) for n, _, d in staged_column_descriptions(spec)])

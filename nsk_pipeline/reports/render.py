@@ -133,6 +133,7 @@ class ReportData:
     quarantined_rows_by_source: dict[str, int]
     rejected_files: list[RejectedFile]
     sources: list[SourceState]
+    changes: Any = None  # revisions.ReportChanges: "Ændringer siden sidste opgørelse"
 
     @property
     def year_running(self) -> bool:
@@ -261,10 +262,13 @@ def load_report_data(warehouse: Warehouse, plan: str, year: int) -> ReportData:
 
     quarantine, by_source = _quarantine(warehouse)
     rejected, sources = _file_loads(warehouse, as_of)
+    from nsk_pipeline.marts.revisions import report_changes
+
     return ReportData(
         plan_id=plan, plan_name=str(goals["plan_name"].iloc[0]), first_year=first_year, last_year=last_year,
         year=year, as_of=as_of, computed_at=computed_at, goals=reports, other_goals=others,
         quarantine=quarantine, quarantined_rows_by_source=by_source, rejected_files=rejected, sources=sources,
+        changes=report_changes(warehouse, plan, year),
     )
 
 
@@ -583,6 +587,8 @@ def render_html(data: ReportData) -> str:
     if data.other_goals:
         out.append('<p class="sub">Mål i planen uden opgørelse for dette år: ' + "; ".join(
             f"{e(gid)} (gælder {e(_period_name(period))})" for gid, _, period in data.other_goals) + ".</p>")
+    if data.changes is not None:
+        out.append(_changes_html(data.changes))
     out.append(_quality_html(data))
     computed = f", beregnet {fmt_date(data.computed_at.date())} kl. {data.computed_at:%H.%M} UTC" \
         if data.computed_at else ""
@@ -676,6 +682,80 @@ def _freshness(s: SourceState, as_of: date) -> tuple[str, str]:
     return f"Aktuel ({days} dage gammel)", "fresh"
 
 
+# --------------------------------------------------------------------------- changes since the last report
+# The data: revisions.report_changes. The previous report is the one written from the publication
+# before the current one (every publication writes the reports).
+
+CHANGES_TITLE = "Ændringer siden sidste opgørelse"
+_FILE_CHANGE = {"new": "ny fil", "changed": "ændret fil med samme navn", "removed": "ikke længere leveret"}
+
+
+def _publication_phrase(p: Any) -> str:
+    when = f", publiceret {fmt_date(p.published_at.date())} kl. {p.published_at:%H.%M} UTC" if p.published_at else ""
+    return f"opgjort pr. {fmt_date(p.as_of)}{when}"
+
+
+def _changes_intro(c: Any) -> str:
+    if c.previous is None:
+        return "Der er ingen tidligere publicering af tallene at sammenligne med."
+    intro = (f"Sammenlignet med den forrige publicering af tallene, som den forrige rapport blev dannet ud fra "
+             f"({_publication_phrase(c.previous)}). Rapporten dannes ved hver publicering; kommandoen "
+             f"nsk changes --since DATO sammenligner med en anden.")
+    return intro if c.changes else intro + " Ingen af rapportens tal er ændret siden da."
+
+
+def _change_cells(r: Any) -> tuple[str, str, str, str, str]:
+    what = f"{r.label} (mål)" if r.kind == "goal" else r.label
+    if r.kind != "goal":
+        status = ""
+    elif r.old_status == r.new_status:
+        status = f"uændret: {STATUS_SENTENCE.get(r.new_status, r.new_status).rstrip('.')}"
+    else:
+        status = " → ".join(STATUS_SENTENCE.get(s, str(s)).rstrip(".") for s in (r.old_status, r.new_status))
+    return what, str(r.year), fmt_value(r.old_value, r.unit), fmt_value(r.new_value, r.unit), status
+
+
+def _delivery_line(d: Any) -> str:
+    line = f"{_source(d.source)}: {d.file_name} (eksport {fmt_date(d.export_date)}, {_FILE_CHANGE[d.change]})"
+    if d.change != "removed":
+        n = len(d.corrected)
+        line += f": retter {n} {'post' if n == 1 else 'poster'}" if n else ": ingen rettede poster"
+    return line
+
+
+def _changes_html(c: Any) -> str:
+    e = html.escape
+    out = ['<section id="aendringer">', f"<h2>{CHANGES_TITLE}</h2>", f"<p>{e(_changes_intro(c))}</p>"]
+    if c.changes:
+        out.append('<table class="dq" id="changes"><thead><tr><th>Mål / indikator</th><th>År</th><th>Før</th>'
+                   '<th>Nu</th><th>Status</th></tr></thead><tbody>')
+        for r in c.changes:
+            what, year, old, new, status = _change_cells(r)
+            out.append(f"<tr><td>{e(what)}</td><td>{year}</td><td class=\"num\">{e(old)}</td>"
+                       f"<td class=\"num\">{e(new)}</td><td>{e(status)}</td></tr>")
+        out.append("</tbody></table>")
+    if c.previous is not None:
+        out.append("<h3>Leverancer siden da</h3>")
+        out.append("<ul id=\"changes-files\">" + "".join(f"<li>{e(_delivery_line(d))}</li>" for d in c.deliveries)
+                   + "</ul>" if c.deliveries else "<p>Ingen nye eller ændrede filer.</p>")
+    out.append("</section>")
+    return "\n".join(out)
+
+
+def _changes_markdown(c: Any) -> list[str]:
+    out = [f"## {CHANGES_TITLE}", "", _md(_changes_intro(c)), ""]
+    if c.changes:
+        out += ["| Mål / indikator | År | Før | Nu | Status |", "|---|---|---:|---:|---|"]
+        out += ["| " + " | ".join(_md(x) for x in _change_cells(r)) + " |" for r in c.changes]
+        out.append("")
+    if c.previous is not None:
+        out += ["### Leverancer siden da", ""]
+        out += [f"- {_md(_delivery_line(d))}" for d in c.deliveries] if c.deliveries else \
+            ["Ingen nye eller ændrede filer."]
+        out.append("")
+    return out
+
+
 # --------------------------------------------------------------------------- Markdown
 
 
@@ -716,6 +796,8 @@ def render_markdown(data: ReportData) -> str:
     if data.other_goals:
         out += ["Mål i planen uden opgørelse for dette år: " + "; ".join(
             f"{_md(gid)} (gælder {_md(_period_name(period))})" for gid, _, period in data.other_goals) + ".", ""]
+    if data.changes is not None:
+        out += _changes_markdown(data.changes)
     out += ["## Datakvalitet", "", "### Rækker i karantæne", ""]
     if data.quarantine:
         out += ["| Kilde | Kolonne | Regel | Rækker |", "|---|---|---|---:|"]
@@ -769,19 +851,24 @@ def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser("report", help="write the yearly status report (HTML and Markdown) for a plan")
     p.add_argument("--plan", required=True, help="plan id, e.g. HP2024")
     p.add_argument("--year", required=True, type=int, help="the year to report on, e.g. 2024")
-    p.add_argument("--out", default=None, help=f"output folder (default {DEFAULT_OUT_DIR}/)")
+    p.add_argument("--out", default=None, help=f"output folder (default NSK_REPORTS_DIR, else {DEFAULT_OUT_DIR}/)")
     p.set_defaults(func=report_cli)
     return p
 
 
 def report_cli(args: argparse.Namespace) -> int:
-    from nsk_pipeline.core.settings import REPO_ROOT, settings_for_command
+    from nsk_pipeline.core.settings import settings_for_command
+    from nsk_pipeline.core.warehouse import WarehouseMissing
 
     settings = settings_for_command()
     if settings is None:
         return 2
-    out = Path(args.out) if getattr(args, "out", None) else REPO_ROOT / DEFAULT_OUT_DIR
-    wh = Warehouse(settings.warehouse_url)
+    out = Path(args.out) if getattr(args, "out", None) else settings.reports_dir
+    try:  # read only: a mistyped NSK_WAREHOUSE_URL must not leave an empty warehouse behind
+        wh = Warehouse.open_existing(settings.warehouse_url)
+    except WarehouseMissing as e:
+        print(f"nsk: {e}: run `nsk materialize` first, or check the setting", file=sys.stderr)
+        return 2
     try:
         html_path, md_path = write_report(wh, args.plan, int(args.year), out)
     except ReportError as e:

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from nsk_pipeline.core import tables
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.core.warehouse import Column
-from nsk_pipeline.sources.ingest import SourceResult, ingest_source, reason_list
+from nsk_pipeline.sources.ingest import SourceResult, ingest_source, reason_list, register_actors
 from nsk_pipeline.sources.specs import SOURCES, SourceSpec
 
 GROUP = "sources"
@@ -106,6 +106,8 @@ def build_staging_asset(spec: SourceSpec) -> dg.AssetsDefinition:
                            milestone_goals) as result:
             for message in result.messages:
                 context.log.info(message)
+            for warning in result.warnings:
+                context.log.warning(warning)
             write_source(nsk, result, context.run_id)
             return _materialization(spec, result, nsk.as_of)
 
@@ -134,7 +136,7 @@ def _known_actors(nsk: NskResource) -> list[str]:
     (from the UI) would otherwise judge them by a register staged by an earlier run.
     """
     with ingest_source(SOURCES["omraade_aktoerer"], nsk.raw_path / "omraade_aktoerer", nsk.as_of_date) as register:
-        return [a for (a,) in register.con.execute("SELECT DISTINCT aktoer_id FROM staged").fetchall()]
+        return register_actors(register)
 
 
 staging_assets = [build_staging_asset(spec) for spec in SOURCES.values()]

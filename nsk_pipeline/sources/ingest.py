@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
+import os
 import shutil
+import stat
 import tempfile
 import weakref
 from collections.abc import Collection
@@ -40,15 +41,10 @@ from nsk_pipeline.sources.readers import (FileRejected, RawExport, drop_export, 
 from nsk_pipeline.sources.schemas import row_failures, schema_for
 from nsk_pipeline.sources.specs import SOURCES as SOURCES_BY_NAME
 from nsk_pipeline.sources.specs import SourceSpec
-from nsk_pipeline.sources.sql_typing import (MASK, hmac_pads, ident, install_macros, literal, typed_names,
-                                             typing_relation)
+from nsk_pipeline.sources.sql_typing import (CPR_PREFILTER, MASK, hmac_pads, ident, install_macros, literal,
+                                             mask_cpr, typed_names, typing_relation)
 
 log = logging.getLogger(__name__)
-
-# A CPR number in any written form (10 digits with or without the dash, or 9 where Excel dropped
-# the leading zero), for the text Python handles itself (header names); SQL masks cell values
-# with the same pattern (sql_typing.CPR_TOKEN).
-CPR_LIKE = re.compile(r"(?<!\d)(?:\d{6}-?\d{4}|\d{5}-\d{4}|\d{9})(?!\d)")
 
 # Rows typed by one query: a query costs its planning and start-up whatever its size (39 files
 # of 25 000 rows typed one by one took 13 s, together 2 s), and a batch's raw text is held in
@@ -63,17 +59,13 @@ FILE_LOAD_COLUMNS = ["source", "file_name", "export_date", "sha256", "status", "
 _SQL_TYPES = {"date": "DATE", "count": "BIGINT", "year": "BIGINT"}
 
 
-def redact_cpr_like(text: str) -> str:
-    return CPR_LIKE.sub(MASK, text)
-
-
 @dataclass
 class FileLoad:
     source: str
     file_name: str
     export_date: date | None = None
     sha256: str | None = None
-    status: str = "loaded"  # loaded | rejected | ignored | after_as_of | duplicate
+    status: str = "loaded"  # loaded | rejected | ignored | skipped | after_as_of | duplicate
     reason: str | None = None
     encoding: str | None = None
     separator: str | None = None
@@ -97,6 +89,7 @@ class SourceResult:
     quarantine: pd.DataFrame
     file_loads: pd.DataFrame
     messages: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # entries of the folder that were not read
     _finalizer: weakref.finalize | None = field(default=None, repr=False)
 
     @property
@@ -167,18 +160,23 @@ def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: by
                   known_actors: Collection[str] | None = None,
                   milestone_goals: Collection[str] | None = None) -> SourceResult:
     messages: list[str] = []
+    warnings: list[str] = []
     loads: list[FileLoad] = []
     to_read: list[tuple[FileLoad, Path]] = []
     seen: dict[tuple[str, date], str] = {}
-    files = source_files(folder)
-    if not files:
+    entries = source_entries(folder)
+    if not entries:
         messages.append(f"{spec.name}: no files delivered in {folder}")
-    for path in files:
-        load = FileLoad(spec.name, path.name)
+    for path, skipped in entries:
+        load = FileLoad(spec.name, file_label(path))
         loads.append(load)
+        if skipped:
+            load.status, load.reason = "skipped", skipped
+            warnings.append(f"{spec.name}/{load.file_name}: skipped: {skipped} ({mask_cpr(str(path))})")
+            continue
         if not is_data_file(path):
             load.status, load.reason = "ignored", "not a .csv or .xlsx export"
-            messages.append(f"{spec.name}/{path.name}: ignored (not a .csv or .xlsx export)")
+            messages.append(f"{spec.name}/{load.file_name}: ignored (not a .csv or .xlsx export)")
             continue
         try:
             load.export_date = export_date_from_name(path.name)
@@ -192,9 +190,9 @@ def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: by
         if (load.sha256, load.export_date) in seen:
             load.status = "duplicate"
             load.reason = f"same content and export date as {seen[(load.sha256, load.export_date)]}"
-            messages.append(f"{spec.name}/{path.name}: {load.reason}; counted once")
+            messages.append(f"{spec.name}/{load.file_name}: {load.reason}; counted once")
             continue
-        seen[(load.sha256, load.export_date)] = path.name
+        seen[(load.sha256, load.export_date)] = load.file_name
         to_read.append((load, path))
     if to_read and spec.sensitive and not pseudonym_key:  # None or empty: never a silent default
         from nsk_pipeline.core.settings import SettingsError
@@ -232,14 +230,55 @@ def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: by
             load.rows_staged = int(staged_per_file.get(load.file_name, 0))
             load.rows_quarantined = int(quarantined_per_file.get(load.file_name, 0))
     file_loads = pd.DataFrame([asdict(x) for x in loads], columns=FILE_LOAD_COLUMNS)
-    result = SourceResult(spec.name, con, quarantine, file_loads, messages)
+    result = SourceResult(spec.name, con, quarantine, file_loads, messages, warnings)
     result._finalizer = weakref.finalize(result, cleanup)  # also when a result is never closed
     return result
 
 
-def source_files(folder: Path) -> list[Path]:
-    """The files a source's folder delivers, in the order they are read (a missing folder: none)."""
-    return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+def source_entries(folder: Path) -> list[tuple[Path, str | None]]:
+    """Every entry of a source's folder, in the order they are read, each with the reason it is
+    skipped (None: a file to read). A missing folder: none.
+
+    Only regular files directly in the folder are read; a symbolic link to one is followed (an
+    operator may link an export in). Sub-folders (and links to folders) are not searched,
+    broken links, pipes, sockets and devices have nothing to read (and opening a pipe would
+    wait for ever), and a file that cannot be opened says why."""
+    if not folder.is_dir():
+        return []
+    return [(path, _skip_reason(path)) for path in sorted(folder.iterdir())]
+
+
+def _skip_reason(path: Path) -> str | None:
+    link = " (a symbolic link)" if path.is_symlink() else ""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if link:
+            return f"broken symbolic link: its target {mask_cpr(os.readlink(path))} does not exist"
+        return "removed while the folder was read"
+    except OSError as e:
+        return f"cannot be read: {e.strerror}{link}"
+    if stat.S_ISDIR(mode):
+        return f"a sub-folder{link}: only files directly in the source's folder are read"
+    if not stat.S_ISREG(mode):
+        return f"not a regular file{link} (a pipe, socket or device)"
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as e:
+        return f"cannot be read: {e.strerror}{link}"
+    return None
+
+
+def register_actors(register: SourceResult) -> list[str]:
+    """The actor ids the activities' rule "actor in register" accepts: those of every valid row
+    of the register's exports read (any version: an actor once registered stays known)."""
+    return [a for (a,) in register.con.execute("SELECT DISTINCT aktoer_id FROM staged").fetchall()]
+
+
+def file_label(path: Path) -> str:
+    """A file's name as the warehouse, the logs and the messages show it: CPR numbers masked."""
+    return mask_cpr(path.name)
 
 
 def file_sha256(path: Path) -> str:
@@ -291,8 +330,8 @@ def _read_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, load: FileLoad,
     load.rows_read = export.rows
     extra = [c for c in export.header if c not in spec.column_names]
     if extra:
-        load.extra_columns = redact_cpr_like(", ".join(extra))
-        return f"{spec.name}/{path.name}: extra columns ignored: {load.extra_columns}", export
+        load.extra_columns = mask_cpr(", ".join(extra))
+        return f"{spec.name}/{load.file_name}: extra columns ignored: {load.extra_columns}", export
     return None, export
 
 
@@ -308,9 +347,9 @@ def _type_batch(con: duckdb.DuckDBPyConnection, spec: SourceSpec, batch: list[tu
 
     The files' text is first copied into one temporary table (`raw_text`, a column per spec
     column, NULL where a file lacks it, as a blank cell): one scan of each file, however many
-    times the typing reads its text. In the counsellors' log every column but the CPR has
-    CPR-shaped tokens masked before anything reads it, and the CPR itself never leaves the
-    typing query (`rows` holds its pseudonym and `***`); `raw_text` is dropped after it."""
+    times the typing reads its text. In every column of every source but the CPR, CPR numbers are
+    masked there before anything reads it, and the CPR itself never leaves the typing query
+    (`rows` holds its pseudonym and `***`); `raw_text` is dropped after it."""
     if not batch:
         return
     present = {c for _, _, export in batch for c in export.header if c in spec.column_names}
@@ -327,12 +366,8 @@ def _type_batch(con: duckdb.DuckDBPyConnection, spec: SourceSpec, batch: list[tu
         con.execute("INSERT INTO raw_text BY NAME " + " UNION ALL BY NAME ".join(f"({f})" for f in files))
         while batch:
             drop_export(con, batch.pop()[2])
-        raw = []
-        for c in spec.column_names:
-            text = ident(c) if c in present else "NULL::VARCHAR"
-            if spec.sensitive and c not in spec.sensitive and c in present:
-                text = f"nsk_mask({text})"
-            raw.append(f"{text} AS {ident(c)}")
+        _mask_texts(con, [c for c in spec.column_names if c in present and c not in spec.sensitive])
+        raw = [f"{ident(c) if c in present else 'NULL::VARCHAR'} AS {ident(c)}" for c in spec.column_names]
         kept = [("NULL::VARCHAR" if c not in present else f"CASE WHEN {ident(c)} IS NOT NULL THEN '{MASK}' END"
                  if c in spec.sensitive else ident(c)) + f" AS {ident('_r_' + c)}" for c in _raw_kept(spec)]
         base = f"(SELECT _file, source_file, export_date, source_row, {', '.join(raw)} FROM raw_text)"
@@ -343,6 +378,21 @@ def _type_batch(con: duckdb.DuckDBPyConnection, spec: SourceSpec, batch: list[tu
                     _pads(key) if spec.sensitive else None)
     finally:
         con.execute("DROP TABLE raw_text")
+
+
+def _mask_texts(con: duckdb.DuckDBPyConnection, columns: list[str]) -> None:
+    """CPR numbers in `raw_text` masked (`nsk_mask`) before anything reads it: in the columns and
+    rows that hold a candidate (the macro's cheap test, once per value; planning the macro costs
+    more than testing a million values, and most columns hold none)."""
+    if not columns:
+        return
+    tests = {c: f"regexp_matches({ident(c)}, {literal(CPR_PREFILTER)})" for c in columns}
+    found = con.execute(f"SELECT {', '.join(f'count(*) FILTER (WHERE {t})' for t in tests.values())} "
+                        f"FROM raw_text").fetchone()
+    hit = [c for c, n in zip(columns, found) if n]
+    if hit:
+        con.execute(f"UPDATE raw_text SET {', '.join(f'{ident(c)} = nsk_mask({ident(c)})' for c in hit)} "
+                    f"WHERE {' OR '.join(tests[c] for c in hit)}")
 
 
 def _check_rows(con: duckdb.DuckDBPyConnection, spec: SourceSpec, schema) -> None:

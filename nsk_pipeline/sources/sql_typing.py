@@ -1,9 +1,9 @@
 """Typing of raw export text in DuckDB SQL: the contract's formats, written once as SQL macros.
 
 Each column of a source's spec becomes a typed value and, where the text cannot be typed, a
-reason (``"<column>: <why>"``). Reasons may quote the offending text, which in the counsellors'
-log has had its CPR-shaped tokens masked first (`CPR_LIKE`); the CPR column itself is never
-quoted: its reasons are fixed strings.
+reason (``"<column>: <why>"``). Reasons may quote the offending text, which has had its CPR
+numbers masked first (`nsk_mask`, in every column of every source); the CPR column itself is
+never quoted: its reasons are fixed strings.
 
 Dates: ``DD-MM-YYYY``, ``DD.MM.YYYY`` (1- or 2-digit day and month) or ``YYYY-MM-DD``, each
 optionally followed by a midnight time (``00:00:00``, as Excel writes date cells into CSV). An
@@ -28,11 +28,20 @@ it). ``koen``: last digit even → kvinde, odd → mand; ``aldersgruppe``: the a
 years at ``oprettet``. The pseudonym is HMAC-SHA-256 of the ten digits with the key, built
 from DuckDB's sha256 (RFC 2104: H(K ⊕ opad ‖ H(K ⊕ ipad ‖ m))) in the query that reads the
 raw text, so the digits exist only inside that query's expressions.
+
+CPR numbers in free text (`nsk_mask`; `mask_cpr` in Python runs the same macro): the date as
+``DDMMYY`` or ``DMMYY`` or with dots (``DD.MM.YY``, ``D.M.YY``), then ``-``, one space or nothing,
+then the four digits, bounded by non-digits; masked (``***``) only when the date is real by the
+century rule above (`nsk_cpr_birth`, the CPR column's own), so ten digits that are no date
+(``9999999999``) are kept. No modulus-11 check here either.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import re
+import threading
 
 import duckdb
 
@@ -52,10 +61,20 @@ BAD_DATE = "not a valid CPR number: the date part is not a real date"
 BORN_AFTER = "birth date after oprettet"
 AGE_BANDS = ("under_18", "18-29", "30-39", "40-49", "50-64", "65+")
 
-# A CPR number in any written form, bounded by non-digits. RE2 has no look-around, so the
-# bounding characters are captured and put back; two passes, because a bound shared by two
-# adjacent numbers is consumed by the first match.
-CPR_TOKEN = r"(^|[^0-9])([0-9]{6}-?[0-9]{4}|[0-9]{5}-[0-9]{4}|[0-9]{9})([^0-9]|$)"
+# CPR numbers as people write them in free text, masked by `nsk_mask` in every text of every
+# source: the date as six digits (DDMMYY; DMMYY where the leading zero was dropped) or with dots
+# (DD.MM.YY, D.M.YY), then '-', one space or nothing, then the four digits. Two families, masked
+# one after the other: a number can hide in a candidate of the other family (55.55.010190 1234).
+CPR_PLAIN = r"[0-9]{5,6}[- ]?[0-9]{4}"
+CPR_DOTTED = r"[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{2}[- ]?[0-9]{4}"
+
+
+def _bounded(family: str) -> str:
+    # RE2 has no look-around: the bounding characters are captured and put back. \x01 and \x02
+    # mark candidates (nsk_mark), and a mark is no bound: a marked candidate is not marked again.
+    return rf"(^|[^0-9\x01\x02])({family})([^0-9\x01\x02]|$)"
+
+
 MASK = "***"
 
 def literal(text: str) -> str:
@@ -64,11 +83,11 @@ def literal(text: str) -> str:
 
 _MIDNIGHT = r"(?:[ T]+0{1,2}:00(?::00(?:\.0+)?)?)?"
 
+# the cheap test: a candidate of either family, unbounded (text that fails it holds no CPR number)
+CPR_PREFILTER = f"{CPR_PLAIN}|{CPR_DOTTED}"
+_PREFILTER_RE = re.compile(CPR_PREFILTER)
+
 MACROS = f"""
--- (the cheap test first: every CPR-shaped token holds nine digits in a row or 5 digits, '-', 4 digits)
-CREATE OR REPLACE MACRO nsk_mask(t) AS CASE WHEN regexp_matches(t, '[0-9]{{9}}|[0-9]{{5}}-[0-9]{{4}}') THEN
-    regexp_replace(regexp_replace(t, {literal(CPR_TOKEN)}, '\\1{MASK}\\3', 'g'), {literal(CPR_TOKEN)}, '\\1{MASK}\\3', 'g')
-    ELSE t END;
 CREATE OR REPLACE MACRO nsk_quote(t) AS
     '''' || CASE WHEN length(t) > 60 THEN left(t, 59) || '…' ELSE t END || '''';
 -- codes: case, æ/ø/å and whitespace do not matter
@@ -129,6 +148,31 @@ CREATE OR REPLACE MACRO nsk_cpr_century(yy, seventh) AS CASE
 CREATE OR REPLACE MACRO nsk_cpr_birth(digits) AS nsk_make_date(
     (nsk_cpr_century(substr(digits, 5, 2)::INT, substr(digits, 7, 1)::INT) + substr(digits, 5, 2)::INT)::VARCHAR,
     substr(digits, 3, 2), substr(digits, 1, 2));
+-- CPR numbers in free text. A candidate's ten digits (the dots' day and month padded, the dropped
+-- zero put back); it is a CPR number when they are a birth date by the CPR column's own rule.
+CREATE OR REPLACE MACRO nsk_cpr_candidate_digits(c) AS CASE WHEN contains(c, '.')
+    THEN lpad(split_part(c, '.', 1), 2, '0') || lpad(split_part(c, '.', 2), 2, '0')
+        || replace(replace(split_part(c, '.', 3), '-', ''), ' ', '')
+    ELSE lpad(replace(replace(c, '-', ''), ' ', ''), 10, '0') END;
+-- each candidate put between chr(1) and chr(2); twice, because a bound shared by two adjacent
+-- candidates is consumed by the first match
+CREATE OR REPLACE MACRO nsk_mark(t, pattern) AS regexp_replace(
+    regexp_replace(t, pattern, '\\1' || chr(1) || '\\2' || chr(2) || '\\3', 'g'),
+    pattern, '\\1' || chr(1) || '\\2' || chr(2) || '\\3', 'g');
+-- the marked text with each candidate that is a CPR number masked and the marks removed (in
+-- steps: a macro's argument is copied where it is used, and the digits are used nine times)
+CREATE OR REPLACE MACRO nsk_unmark(m) AS array_to_string(list_transform(list_transform(
+    string_split(m, chr(1)),
+    lambda p, i: {{'p': p, 'd': CASE WHEN i > 1 THEN nsk_cpr_candidate_digits(split_part(p, chr(2), 1)) END}}),
+    lambda x: CASE WHEN x.d IS NULL THEN x.p
+        WHEN nsk_cpr_birth(x.d) IS NOT NULL THEN '{MASK}' || split_part(x.p, chr(2), 2)
+        ELSE replace(x.p, chr(2), '') END), '');
+-- The cheap test first (a candidate of either family, unbounded); a text that passes it loses
+-- any chr(1)/chr(2) of its own (they would be taken for marks; a CSV export cannot hold them).
+CREATE OR REPLACE MACRO nsk_mask(t) AS CASE WHEN regexp_matches(t, {literal(CPR_PREFILTER)}) THEN
+    nsk_unmark(nsk_mark(nsk_unmark(nsk_mark(replace(replace(t, chr(1), ''), chr(2), ''),
+        {literal(_bounded(CPR_DOTTED))})), {literal(_bounded(CPR_PLAIN))}))
+    ELSE t END;
 CREATE OR REPLACE MACRO nsk_hmac(ipad, opad, message) AS
     sha256(opad || unhex(sha256(ipad || encode(message))));
 CREATE OR REPLACE MACRO nsk_ymd(d) AS year(d) * 10000 + month(d) * 100 + day(d);
@@ -146,6 +190,24 @@ CREATE OR REPLACE MACRO nsk_age_band(birth, on_day) AS CASE
 
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(MACROS)
+
+
+_masking: tuple[int, duckdb.DuckDBPyConnection] | None = None  # (process id, connection)
+_masking_lock = threading.Lock()
+
+
+def mask_cpr(text: str) -> str:
+    """`text` with its CPR numbers masked by `nsk_mask` itself: for the text Python handles (file
+    and header names, messages), so that one definition decides what is masked everywhere."""
+    global _masking
+    if not _PREFILTER_RE.search(text):  # the same pattern as the macro's cheap test
+        return text
+    with _masking_lock:
+        if _masking is None or _masking[0] != os.getpid():  # a DuckDB connection is not forked
+            con = duckdb.connect()
+            install_macros(con)
+            _masking = (os.getpid(), con)
+        return _masking[1].execute("SELECT nsk_mask(?)", [text]).fetchone()[0]
 
 
 def hmac_pads(key: bytes) -> tuple[bytes, bytes]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from nsk_pipeline.core.warehouse import Warehouse
-from nsk_pipeline.sources.ingest import file_sha256, source_files
+from nsk_pipeline.sources.ingest import file_label, file_sha256, source_entries
 from nsk_pipeline.sources.specs import SOURCES
 
 
@@ -25,9 +25,9 @@ def stale_sources(wh: Warehouse, raw_dir: Path, as_of: date, run_id: str) -> lis
     A source staged by this run is up to date. Otherwise its file loads must have been made as of
     `as_of` and name exactly the files in its folder now, with the same content (sha256)."""
     problems = []
-    loads = (wh.read_sql("SELECT source, file_name, sha256, as_of, run_id FROM meta.file_loads")
+    loads = (wh.read_sql("SELECT source, file_name, sha256, status, as_of, run_id FROM meta.file_loads")
              if wh.has_table("meta", "file_loads") else pd.DataFrame(columns=["source", "file_name", "sha256",
-                                                                               "as_of", "run_id"]))
+                                                                               "status", "as_of", "run_id"]))
     for source in SOURCES:
         if not wh.has_table("staging", source):
             problems.append(f"staging/{source} has never been loaded")
@@ -40,8 +40,12 @@ def stale_sources(wh: Warehouse, raw_dir: Path, as_of: date, run_id: str) -> lis
                             f"this run is as of {as_of.isoformat()}")
             continue
         folder = raw_dir / source
-        files = {p.name: p for p in source_files(folder)}
-        if set(files) != set(mine["file_name"]):
+        # Every entry has a file load, a skipped one too (a sub-folder added since is a change),
+        # and one skipped then (unreadable, say) but readable now would be read by a refresh.
+        entries = dict(source_entries(folder))
+        files = {file_label(p): p for p in entries}  # as file loads name them
+        skipped = {file_label(p) for p, why in entries.items() if why}
+        if set(files) != set(mine["file_name"]) or skipped != set(mine.loc[mine["status"] == "skipped", "file_name"]):
             problems.append(f"staging/{source} was loaded from other files than {folder} holds now")
             continue
         for row in mine[mine["sha256"].notna()].itertuples():
