@@ -217,7 +217,7 @@ def explain(args: argparse.Namespace) -> int:
 
     from nsk_pipeline.core.settings import settings_for_command
     from nsk_pipeline.goals.registry import GoalRegistryError, load_registry
-    from nsk_pipeline.indicators.explain import (ExplainError, explain_goal, explain_indicator, read_only_warehouse,
+    from nsk_pipeline.marts.explain import (ExplainError, explain_goal, explain_indicator, read_only_warehouse,
                                                  render_text)
 
     settings = settings_for_command()

@@ -129,7 +129,7 @@ def evaluate(raw_dir: Path, loaded: Callable[[], set[tuple[str, str]] | None], a
 def loaded_hashes(warehouse_url: str) -> set[tuple[str, str]] | None:
     """(source, sha256) of every file load (none when the warehouse does not exist yet); None
     when a process outside Dagster holds the DuckDB file (`nsk materialize`)."""
-    from nsk_pipeline.indicators.explain import ExplainError, read_only_warehouse
+    from nsk_pipeline.marts.explain import ExplainError, read_only_warehouse
 
     try:
         wh = read_only_warehouse(warehouse_url)

@@ -8,15 +8,9 @@ import sqlalchemy as sa
 from nsk_pipeline.core import tables
 from nsk_pipeline.goals.registry import load_registry
 from nsk_pipeline.indicators.registry import INDICATORS
-from nsk_pipeline.reports.dictionary import (
-    REGENERATE,
-    apply_comments,
-    comment_statements,
-    dagster_column_schema,
-    data_dictionary_markdown,
-    main,
-)
-from nsk_pipeline.reports.view import VIEW_COLUMNS
+from nsk_pipeline.marts.comments import apply_comments, comment_statements, dagster_column_schema
+from nsk_pipeline.marts.report_view import VIEW_COLUMNS
+from nsk_pipeline.reports.dictionary import REGENERATE, data_dictionary_markdown, main
 from nsk_pipeline.sources.ingest import staged_columns
 from nsk_pipeline.sources.specs import SOURCES
 from nsk_pipeline_tests.conftest import REPO

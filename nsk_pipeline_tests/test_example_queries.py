@@ -86,7 +86,7 @@ def test_examples_on_the_demo_warehouse(monkeypatch, tmp_path):
     if not DEMO_RAW.exists() or not any(DEMO_RAW.iterdir()):
         pytest.skip("no demo data in data/raw")
     from nsk_pipeline.cli import main
-    from nsk_pipeline.reports.view import create_report_view
+    from nsk_pipeline.marts.report_view import create_report_view
 
     url = f"duckdb:///{tmp_path / 'demo.duckdb'}"
     monkeypatch.setenv("NSK_RAW_DIR", str(DEMO_RAW))

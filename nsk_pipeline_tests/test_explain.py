@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from nsk_pipeline.cli import main
 from nsk_pipeline.core.warehouse import Warehouse
 from nsk_pipeline.goals.registry import load_registry
-from nsk_pipeline.indicators.explain import ExplainError, explain_goal, explain_indicator, read_only_warehouse
+from nsk_pipeline.marts.explain import ExplainError, explain_goal, explain_indicator, read_only_warehouse
 from nsk_pipeline.indicators.registry import INDICATORS
 from nsk_pipeline_tests.conftest import (DEMO_RAW, TEST_KEY, create_database, database_url, drop_database,
                                          require_postgres)

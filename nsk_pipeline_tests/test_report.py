@@ -30,7 +30,7 @@ from nsk_pipeline.reports.render import (
     report_cli,
     write_report,
 )
-from nsk_pipeline.reports.view import VIEW_COLUMNS, create_report_view
+from nsk_pipeline.marts.report_view import VIEW_COLUMNS, create_report_view
 
 AS_OF = date(2026, 4, 15)
 DATA_THROUGH = date(2026, 4, 7)

@@ -9,10 +9,13 @@ from __future__ import annotations
 import math
 import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
 
 COPENHAGEN = ZoneInfo("Europe/Copenhagen")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +78,6 @@ class Settings:
     def check(self) -> None:
         """Everything a run needs from its environment, checked before anything is touched: a
         typo in a folder or URL must stop the run, not stage nothing over the previous data."""
-        from nsk_pipeline.core.warehouse import check_warehouse_url
         from nsk_pipeline.sources.specs import SOURCES
 
         raw = self.raw_dir
@@ -137,3 +139,58 @@ def settings_for_command() -> Settings | None:
     except SettingsError as e:
         print(f"nsk: {e}", file=sys.stderr)
         return None
+
+
+SUPPORTED_URLS = "duckdb:///<path to a file> or postgresql+psycopg://user@host/database"
+
+
+def check_warehouse_url(url: str) -> None:
+    """The warehouse a run would write: a supported kind, a folder that can be written (DuckDB),
+    a database that exists (PostgreSQL). Raises SettingsError naming NSK_WAREHOUSE_URL, never
+    the password in it."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        raise SettingsError(f"NSK_WAREHOUSE_URL is not a database URL: use {SUPPORTED_URLS}") from None
+    backend = parsed.get_backend_name()
+    if backend == "duckdb":
+        if not parsed.database or parsed.database == ":memory:":
+            return
+        path = Path(parsed.database)
+        folder = path.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if path.exists() and not path.is_file():
+                raise SettingsError(f"NSK_WAREHOUSE_URL: {path} is not a DuckDB file")
+            # Root writes through any file mode, so only a real write tells (a read-only mount).
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+            if path.exists() and not os.access(path, os.W_OK):
+                raise SettingsError(f"NSK_WAREHOUSE_URL: the file {path} cannot be written")
+        except OSError as e:
+            raise SettingsError(f"NSK_WAREHOUSE_URL: the folder {folder} cannot be written "
+                                f"({e.strerror or e})") from None
+        return
+    if backend != "postgresql":
+        raise SettingsError(f"NSK_WAREHOUSE_URL: a {backend} database is not supported; use {SUPPORTED_URLS}")
+    shown = parsed.render_as_string(hide_password=True)
+    try:
+        engine = sa.create_engine(parsed, connect_args={"connect_timeout": 10})
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError):
+        raise SettingsError(f"NSK_WAREHOUSE_URL: the driver of {parsed.drivername} is not installed; "
+                            f"use {SUPPORTED_URLS}") from None
+    try:
+        with engine.connect():
+            pass
+    except sa.exc.DBAPIError as e:
+        raise SettingsError(f"NSK_WAREHOUSE_URL: cannot use {shown}: {_server_reason(e)}") from None
+    finally:
+        engine.dispose()
+
+
+def _server_reason(error: sa.exc.DBAPIError) -> str:
+    """The server's own words (e.g. 'database "x" does not exist'), on one line."""
+    text = str(error.orig).strip()
+    if "FATAL:" in text:
+        text = text.rsplit("FATAL:", 1)[1]
+    return " ".join(text.split())

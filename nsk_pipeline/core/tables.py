@@ -167,3 +167,35 @@ MARTS = {
     "indicators": INDICATORS,
     "goals": GOALS,
 }
+
+
+# What one row of each table is (its grain), and what the log tables are for: the Dagster assets,
+# the column comments and the data dictionary all take them from here.
+GRAINS = {
+    ("marts", "indicator_yearly"): "One row per indicator and year.",
+    ("marts", "indicator_quarterly"): "One row per indicator, year and quarter (year to date).",
+    ("marts", "indicator_breakdown"): "One row per indicator, year, dimension and category; counsellor-log cells "
+                                      "of 1-4 are suppressed.",
+    ("marts", "indicators"): "One row per indicator: the indicator registry.",
+    ("marts", "goals"): "One row per goal: the goal registry as loaded.",
+    ("marts", "goal_attainment"): "One row per goal and evaluation year: status, actual against target, forecast.",
+    ("marts", "goal_attainment_history"): "Every publication's marts.goal_attainment: one row per publication, goal "
+                                          "and evaluation year, appended in the publication's transaction (never "
+                                          "replaced).",
+    ("marts", "indicator_yearly_history"): "Every publication's marts.indicator_yearly: one row per publication, "
+                                           "indicator and year, appended in the publication's transaction (never "
+                                           "replaced).",
+    ("quarantine", "rejected_rows"): "One row per rejected source row: every reason, the row with sensitive values "
+                                     "masked. For data engineers, not analysts.",
+    ("meta", "file_loads"): "One row per export file seen by the last run of its source: status, counts, export date.",
+    ("meta", "file_loads_history"): "The file loads each publication's marts were built from: meta.file_loads as it "
+                                    "stood, appended by every publication (`nsk changes` names the files loaded "
+                                    "between two).",
+}
+LOG_TABLES = {("quarantine", "rejected_rows"): REJECTED_ROWS, ("meta", "file_loads"): FILE_LOADS,
+              ("meta", "file_loads_history"): FILE_LOADS_HISTORY}
+
+
+def type_name(col: C) -> str:
+    """A column's SQL type as the dictionary and Dagster's column schemas show it."""
+    return str(col.type() if isinstance(col.type, type) else col.type)

@@ -165,7 +165,7 @@ TRACE_COLUMNS = ("record_key", "record_date", "source_file", "source_row", "expo
 
 
 def _trace_columns(source: str) -> list[str]:
-    """Where a row comes from, for the drill-down (`indicators/explain.py`): its key, date, file,
+    """Where a row comes from, for the drill-down (`marts/explain.py`): its key, date, file,
     row and export date."""
     return [f"{record_key(source)} AS record_key", f"s.{SOURCES[source].date_column} AS record_date",
             "s.source_file", "s.source_row", "s.export_date"]

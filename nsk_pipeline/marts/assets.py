@@ -12,15 +12,9 @@ from nsk_pipeline.sources.assets import staging_key
 from nsk_pipeline.sources.specs import SOURCES
 from nsk_pipeline.sources.uptodate import stale_sources
 
-GRAINS = {
-    "indicator_yearly": ("indicators", "One row per indicator and year."),
-    "indicator_quarterly": ("indicators", "One row per indicator, year and quarter (year to date)."),
-    "indicator_breakdown": ("indicators", "One row per indicator, year, dimension and category; counsellor-log "
-                                          "cells of 1-4 are suppressed."),
-    "indicators": ("indicators", "One row per indicator: the indicator registry."),
-    "goals": ("goals", "One row per goal: the goal registry as loaded."),
-    "goal_attainment": ("goals", "One row per goal and evaluation year: status, actual against target, forecast."),
-}
+# The Dagster group (domain) of each mart; its grain is the table's own (core/tables.py).
+GROUPS = {"indicator_yearly": "indicators", "indicator_quarterly": "indicators", "indicator_breakdown": "indicators",
+          "indicators": "indicators", "goals": "goals", "goal_attainment": "goals"}
 
 
 def mart_key(name: str) -> dg.AssetKey:
@@ -33,11 +27,11 @@ def _column_schema(name: str) -> dg.TableSchema:
 
 
 MART_SPECS = [
-    dg.AssetSpec(mart_key(name), group_name=group, description=grain,
+    dg.AssetSpec(mart_key(name), group_name=group, description=tables.GRAINS[("marts", name)],
                  deps=[staging_key(s) for s in SOURCES], kinds={"sql"},
                  owners=["team:data-engineering"],
-                 metadata={"dagster/column_schema": _column_schema(name), "grain": grain})
-    for name, (group, grain) in GRAINS.items()
+                 metadata={"dagster/column_schema": _column_schema(name), "grain": tables.GRAINS[("marts", name)]})
+    for name, group in GROUPS.items()
 ]
 
 
@@ -54,7 +48,7 @@ def marts(context: dg.AssetExecutionContext, nsk: NskResource):
     built = build_marts(nsk.warehouse, registry, nsk.as_of_date)
     publish(nsk.warehouse, built, context.run_id)
     status_counts = built["goal_attainment"]["status"].value_counts().to_dict()
-    for name in GRAINS:
+    for name in GROUPS:
         yield dg.MaterializeResult(asset_key=mart_key(name), metadata={
             "dagster/row_count": len(built[name]), "as_of": nsk.as_of,
             "preview": dg.MetadataValue.md(built[name].head(8).to_markdown(index=False)),

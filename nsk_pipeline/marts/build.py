@@ -32,6 +32,10 @@ from nsk_pipeline.indicators.engine import (
     source_facts,
 )
 from nsk_pipeline.indicators.registry import INDICATORS
+from nsk_pipeline.marts.comments import apply_comments
+from nsk_pipeline.marts.explain import create_explain_views
+from nsk_pipeline.marts.report_view import create_report_view
+from nsk_pipeline.marts.revisions import append_history, create_revisions_view
 
 MILESTONE_COLUMNS = ["maal_id", "aar", "opfyldt", "bemaerkning"]
 
@@ -87,8 +91,6 @@ def publish(wh: Warehouse, marts: Marts, publication_id: str | None = None) -> s
 
     The same transaction appends what it published to the history tables under `publication_id`
     (the run id; a new id when None), so a failed publication appends nothing. Returns the id."""
-    from nsk_pipeline.marts.revisions import append_history, create_revisions_view
-
     publication_id = publication_id or f"publication-{uuid.uuid4()}"
     as_of = marts.as_of or _as_of(marts["goal_attainment"])
     published_at = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -100,16 +102,10 @@ def publish(wh: Warehouse, marts: Marts, publication_id: str | None = None) -> s
             fault_point(f"publish:{name}")
         append_history(conn, wh, publication_id, published_at, as_of)
         fault_point("publish:history")
-        # Imported here: the dictionary reads the marts' grains from the Dagster layer.
-        from nsk_pipeline.reports.dictionary import apply_comments
-        from nsk_pipeline.reports.view import create_report_view
-
         create_report_view(conn)
         create_revisions_view(conn)
         apply_comments(conn)
         if as_of is not None:
-            from nsk_pipeline.indicators.explain import create_explain_views
-
             create_explain_views(conn, marts.explain_periods, as_of)
     return publication_id
 

@@ -27,7 +27,7 @@ import pandas as pd
 
 from nsk_pipeline.core.tables import VERSION_NOTES
 from nsk_pipeline.core.warehouse import Warehouse
-from nsk_pipeline.reports.view import SPOR_LABELS
+from nsk_pipeline.marts.report_view import SPOR_LABELS
 
 SPOR_ORDER = tuple(SPOR_LABELS)
 STATUS_SENTENCE = {

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from nsk_pipeline.core import tables
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.core.warehouse import Column
+from nsk_pipeline.sources.columns import staged_column_descriptions
 from nsk_pipeline.sources.ingest import SourceResult, ingest_source, reason_list, register_actors
 from nsk_pipeline.sources.specs import SOURCES, SourceSpec
 
@@ -79,9 +80,8 @@ def _reason_counts(quarantine: pd.DataFrame) -> dict[str, int]:
 
 
 def _column_schema(spec: SourceSpec) -> dg.TableSchema:
-    from nsk_pipeline.reports.dictionary import dagster_column_schema
-
-    return dagster_column_schema("staging", spec.name)
+    return dg.TableSchema(columns=[dg.TableColumn(name, kind, description=description)
+                                   for name, kind, description in staged_column_descriptions(spec)])
 
 
 def build_staging_asset(spec: SourceSpec) -> dg.AssetsDefinition:

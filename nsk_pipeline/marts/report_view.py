@@ -11,6 +11,8 @@ import sqlalchemy as sa
 
 VIEW_SCHEMA = "marts"
 VIEW_NAME = "goal_attainment_report"
+VIEW_DESCRIPTION = ("Goal attainment in the columns a report template needs, with Danish labels: "
+                    "marts.goal_attainment joined with marts.goals and marts.indicators.")
 
 SPOR_LABELS = {
     "boern_unge": "1. Børn og unge",

@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from nsk_pipeline.core.warehouse import Warehouse
+from nsk_pipeline.goals.attainment import actual_period, evaluation_years
 from nsk_pipeline.indicators.engine import (IndicatorValues, Period, contributions_statement, counts_condition,
                                             key_name, record_key, source_facts)
 from nsk_pipeline.indicators.registry import INDICATORS, Indicator
@@ -203,7 +204,6 @@ def _as_of(wh: Warehouse) -> date:
 
 def explain_goal(wh: Warehouse, registry, goal_id: str, year: int) -> Explanation:
     """The records behind `marts.goal_attainment.actual` of a numeric goal in `year`."""
-    from nsk_pipeline.goals.attainment import actual_period, evaluation_years
 
     goal = next((g for g in registry.goals if g.id == goal_id), None)
     if goal is None:

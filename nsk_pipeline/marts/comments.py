@@ -1,0 +1,105 @@
+"""The warehouse's own documentation: `COMMENT ON` every mart, view, log table and staged source
+(and each of their columns), and the Dagster column schemas, from the descriptions the code holds
+(`core/tables.py`, the views' modules, `sources/columns.py`). The data dictionary shows the same."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nsk_pipeline.core import tables
+from nsk_pipeline.marts.report_view import VIEW_COLUMNS, VIEW_DESCRIPTION, VIEW_NAME
+from nsk_pipeline.marts.revisions import VIEW_COLUMNS as REVISIONS_COLUMNS
+from nsk_pipeline.marts.revisions import VIEW_DESCRIPTION as REVISIONS_DESCRIPTION
+from nsk_pipeline.marts.revisions import VIEW_NAME as REVISIONS_VIEW
+from nsk_pipeline.sources.columns import staged_column_descriptions
+from nsk_pipeline.sources.specs import SOURCES
+
+
+def _literal(text: str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def comment_targets() -> list[tuple[str, str, str, str, list[tuple[str, str]]]]:
+    """(kind, schema, name, description, [(column, description)]) for every documented relation."""
+    out = [("TABLE", "marts", name, tables.GRAINS[("marts", name)], [(c.name, c.description) for c in cols])
+           for name, cols in tables.MARTS.items()]
+    out.append(("VIEW", "marts", VIEW_NAME, VIEW_DESCRIPTION, [(label, desc) for label, _, desc in VIEW_COLUMNS]))
+    out += [("TABLE", "marts", name, tables.GRAINS[("marts", name)], [(c.name, c.description) for c in cols])
+            for name, cols in tables.HISTORY.values()]
+    out.append(("VIEW", "marts", REVISIONS_VIEW, REVISIONS_DESCRIPTION, [(n, d) for n, _, d in REVISIONS_COLUMNS]))
+    out += [("TABLE", schema, name, tables.GRAINS[(schema, name)], [(c.name, c.description) for c in cols])
+            for (schema, name), cols in tables.LOG_TABLES.items()]
+    out += [("TABLE", "staging", spec.name, spec.description, [(n, d) for n, _, d in staged_column_descriptions(spec)])
+            for spec in SOURCES.values()]
+    return out
+
+
+def _comment_items(schemas: tuple[str, ...]) -> list[tuple[str, str, str, str | None, str]]:
+    """(kind, schema, name, column or None, statement) for the relations in `schemas`."""
+    out = []
+    for kind, schema, name, description, columns in comment_targets():
+        if schema not in schemas:
+            continue
+        rel = f"{schema}.{name}"
+        if description:
+            out.append((kind, schema, name, None, f"COMMENT ON {kind} {rel} IS {_literal(description)}"))
+        out += [(kind, schema, name, col, f"COMMENT ON COLUMN {rel}.{_ident(col)} IS {_literal(desc)}")
+                for col, desc in columns if desc]
+    return out
+
+
+def comment_statements(dialect: str, schemas: tuple[str, ...] = ("marts", "quarantine", "meta")) -> list[str]:
+    """`COMMENT ON TABLE/VIEW/COLUMN` for the relations in `schemas`.
+
+    PostgreSQL and DuckDB (1.0 and later) share the syntax; other dialects get an empty list.
+    Run them after the relations exist (the view after `create_report_view`); `apply_comments`
+    does that, skipping what does not exist. The statements hold ':' and '%' (execute them as
+    `sa.text(stmt.replace(":", "\\:"))`, not through a driver's own parameter parsing).
+    """
+    if dialect not in ("postgresql", "duckdb"):
+        return []
+    return [stmt for *_, stmt in _comment_items(schemas)]
+
+
+def apply_comments(conn: Any, schemas: tuple[str, ...] = ("marts", "quarantine", "meta")) -> int:
+    """Run the comment statements for the relations (and columns) that exist, in `conn`'s
+    transaction; returns how many ran."""
+    import sqlalchemy as sa
+
+    if conn.dialect.name not in ("postgresql", "duckdb"):
+        return 0
+    inspector = sa.inspect(conn)
+    columns: dict[tuple[str, str], set[str] | None] = {}
+    ran = 0
+    for kind, schema, name, col, stmt in _comment_items(schemas):
+        if (schema, name) not in columns:
+            present = (name in inspector.get_view_names(schema=schema)) if kind == "VIEW" else \
+                inspector.has_table(name, schema=schema)
+            columns[(schema, name)] = {c["name"] for c in inspector.get_columns(name, schema=schema)} \
+                if present else None
+        have = columns[(schema, name)]
+        if have is None or (col is not None and col not in have):
+            continue
+        conn.execute(sa.text(stmt.replace(":", "\\:")))  # no bind parameters; sa.text escapes '%' itself
+        ran += 1
+    return ran
+
+
+def dagster_column_schema(schema: str, name: str):
+    """A `dagster.TableSchema` with the dictionary's descriptions, for `dagster/column_schema`."""
+    import dagster as dg
+
+    for kind, s, n, _, columns in comment_targets():
+        if (s, n) == (schema, name):
+            types = {}
+            if schema == "staging":
+                types = {c: t for c, t, _ in staged_column_descriptions(SOURCES[name])}
+            elif schema == "marts" and name in tables.MARTS:
+                types = {c.name: tables.type_name(c).lower() for c in tables.MARTS[name]}
+            return dg.TableSchema(columns=[dg.TableColumn(c, types.get(c, "text"), description=d)
+                                           for c, d in columns])
+    raise KeyError(f"{schema}.{name} is not in the data dictionary")
