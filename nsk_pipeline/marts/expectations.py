@@ -1,10 +1,12 @@
 """Great Expectations suites on the marts, built in code, with Data Docs on the local disk.
 
-Three suites:
+The suites hold what only they check; the contract's structural invariants (each mart's grain,
+status and status_tekst, progress = actual/target, judged with an actual) are the blocking asset
+check `contract_invariants` (`marts/checks.py`), run on every run, and are not repeated here
+(docs/architecture.md, "Who checks what"). Three suites:
 
-- `goal_attainment` — one row per goal and year; status, status_tekst, kind and comparison in
-  their sets, status and status_tekst agree; target > 0; progress = actual / target;
-- `indicator_yearly` — one row per indicator and year; value >= 0; indicator_id in the registry;
+- `goal_attainment` — kind and comparison in the registry's sets; target > 0;
+- `indicator_yearly` — indicator_id in the indicator registry; value >= 0;
 - `indicator_yearly_yoy` (severity warning) — a value moves by more than a factor F (default 3)
   from the year before. Only complete years are compared (`data_through` on or after 31 December
   of both years): the open year at the as-of date is a part year and would always "drop".
@@ -28,17 +30,14 @@ import numpy as np
 import pandas as pd
 
 from nsk_pipeline.core.settings import DEFAULT_REPORTS_DIR
-from nsk_pipeline.goals.attainment import STATUS_TEKST
 from nsk_pipeline.goals.registry import COMPARISONS, KINDS
 from nsk_pipeline.indicators.registry import INDICATORS
 
 SITE_NAME = "nsk_marts"
 DEFAULT_YOY_FACTOR = 3.0
-PROGRESS_TOLERANCE = 1e-9
 SUITES = ("goal_attainment", "indicator_yearly", "indicator_yearly_yoy")
 WARNING_SUITES = ("indicator_yearly_yoy",)
 # The computed columns the suites check (not columns of the marts).
-PROGRESS_ERROR = "progress_error"      # |progress - actual/target|; inf when exactly one of them is NULL
 PREVIOUS_VALUE = "previous_year_value"
 YOY_FACTOR = "yoy_factor"              # value / previous_year_value over complete years
 
@@ -52,21 +51,6 @@ def docs_dir_for(reports_dir: str | os.PathLike | None) -> Path:
 def docs_index_for(reports_dir: str | os.PathLike | None) -> Path:
     """The Data Docs index page, as validate_marts writes it."""
     return docs_dir_for(reports_dir).resolve() / "index.html"
-
-
-def goal_attainment_frame(ga: pd.DataFrame) -> pd.DataFrame:
-    """The mart with the computed column `progress_error` the suite checks."""
-    df = ga.copy()
-    actual = pd.to_numeric(df["actual"], errors="coerce")
-    target = pd.to_numeric(df["target"], errors="coerce")
-    progress = pd.to_numeric(df["progress"], errors="coerce")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        expected = actual / target.where(target != 0)
-    error = (progress - expected).abs()
-    # Exactly one side present (a progress without actual/target, or missing where it can be computed).
-    error = error.where(~(progress.isna() ^ expected.isna()), np.inf)
-    df[PROGRESS_ERROR] = error.astype(float)
-    return df
 
 
 def indicator_yearly_frame(iy: pd.DataFrame) -> pd.DataFrame:
@@ -92,37 +76,22 @@ def indicator_yearly_frame(iy: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _suites(yoy_factor: float) -> dict[str, Any]:
+def build_suites(yoy_factor: float) -> dict[str, Any]:
+    """The three suites, by name (imports great_expectations)."""
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
     ga = gx.ExpectationSuite(name="goal_attainment", meta={"table": "marts.goal_attainment"})
     for e in [
-        gxe.ExpectCompoundColumnsToBeUnique(column_list=["goal_id", "year"],
-                                            description="One row per goal and evaluation year."),
-        gxe.ExpectColumnValuesToNotBeNull(column="goal_id"),
-        gxe.ExpectColumnValuesToNotBeNull(column="year"),
-        gxe.ExpectColumnValuesToNotBeNull(column="status"),
-        gxe.ExpectColumnValuesToBeInSet(column="status", value_set=sorted(STATUS_TEKST)),
-        gxe.ExpectColumnValuesToBeInSet(column="status_tekst", value_set=sorted(STATUS_TEKST.values())),
-        gxe.ExpectColumnPairValuesToBeInSet(column_A="status", column_B="status_tekst",
-                                            value_pairs_set=sorted(STATUS_TEKST.items()),
-                                            description="status_tekst is the sentence of the status."),
         gxe.ExpectColumnValuesToBeInSet(column="kind", value_set=list(KINDS)),
         gxe.ExpectColumnValuesToBeInSet(column="comparison", value_set=list(COMPARISONS)),
         gxe.ExpectColumnValuesToBeBetween(column="target", min_value=0, strict_min=True,
                                           description="Targets are positive."),
-        gxe.ExpectColumnValuesToBeBetween(column=PROGRESS_ERROR, min_value=0, max_value=PROGRESS_TOLERANCE,
-                                          description="progress = actual / target (computed column "
-                                                      f"{PROGRESS_ERROR} = |progress - actual/target|)."),
     ]:
         ga.add_expectation(e)
 
     iy = gx.ExpectationSuite(name="indicator_yearly", meta={"table": "marts.indicator_yearly"})
     for e in [
-        gxe.ExpectCompoundColumnsToBeUnique(column_list=["indicator_id", "year"],
-                                            description="One row per indicator and year."),
-        gxe.ExpectColumnValuesToNotBeNull(column="indicator_id"),
         gxe.ExpectColumnValuesToBeInSet(column="indicator_id", value_set=sorted(INDICATORS),
                                         description="Every indicator is in the indicator registry."),
         gxe.ExpectColumnValuesToBeBetween(column="value", min_value=0, description="Indicator values are not negative."),
@@ -211,13 +180,13 @@ def validate_marts(goal_attainment_df: pd.DataFrame, indicator_yearly_df: pd.Dat
     })
     source = context.data_sources.add_pandas("nsk_marts")
     frames = {
-        "goal_attainment": goal_attainment_frame(goal_attainment_df),
+        "goal_attainment": goal_attainment_df,
         "indicator_yearly": indicator_yearly_frame(indicator_yearly_df),
     }
     frames["indicator_yearly_yoy"] = frames["indicator_yearly"]
     batches = {name: source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("whole")
                for name in ("goal_attainment", "indicator_yearly")}
-    suites = _suites(yoy_factor)
+    suites = build_suites(yoy_factor)
 
     out: dict[str, Any] = {"suites": {}}
     for name in SUITES:

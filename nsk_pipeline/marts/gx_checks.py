@@ -31,9 +31,10 @@ _CHECKS = [
     (IY, "year_over_year", "indicator_yearly_yoy", dg.AssetCheckSeverity.WARN),
 ]
 _DESCRIPTIONS = {
-    "goal_attainment": "GX suite: one row per goal and year; status, status_tekst, kind and comparison in their "
-                       "sets and agreeing; target > 0; progress = actual/target.",
-    "indicator_yearly": "GX suite: one row per indicator and year; value >= 0; indicator_id in the registry.",
+    "goal_attainment": "GX suite: kind and comparison in the registry's sets; target > 0 (the contract's "
+                       "invariants are the check contract_invariants).",
+    "indicator_yearly": "GX suite: indicator_id in the indicator registry; value >= 0 (the grain is the check "
+                        "contract_invariants).",
     "indicator_yearly_yoy": f"GX suite (warning): a complete year's value is within a factor {YOY_FACTOR:g} "
                             "of the year before.",
 }
