@@ -209,7 +209,10 @@ def test_no_cpr_number_anywhere_after_a_full_run(tmp_path, warehouse_url, reliab
     # The planted text arrived everywhere: in staging and the quarantine of every source, the
     # milestone's note in the marts, the analyst's view and the reports, the extra column names
     # in the logs.
-    with sa.create_engine(warehouse_url).connect() as conn:
+    # Disposed at once: a pooled read-write DuckDB connection left to the garbage collector would
+    # stop `nsk explain` below from opening the file read-only in this process.
+    engine = sa.create_engine(warehouse_url)
+    with engine.connect() as conn:
         for name, spec in SOURCES.items():
             first_text = next(c.name for c in spec.columns if c.kind == "text" and c.name not in GOOD[name]
                               and (name, c.name) != ("milepaele", "maal_id"))
@@ -220,6 +223,7 @@ def test_no_cpr_number_anywhere_after_a_full_run(tmp_path, warehouse_url, reliab
                                                     "WHERE \"Bemærkning\" LIKE 'LEAK%'"))]
         quarantined = {r[0] for r in conn.execute(sa.text(
             "SELECT source FROM quarantine.rejected_rows WHERE row_data LIKE '%LEAK%'"))}
+    engine.dispose()
     assert len(notes) == 2 * len(MILESTONES) and quarantined == set(SOURCES)
     assert "LEAK milepaele.bemaerkning" in on_disk.decode("utf-8", errors="replace")
     assert b"extra columns ignored: ekstra" in on_disk and b"rettighedskurser_LEAK" in on_disk
