@@ -21,7 +21,7 @@ from nsk_pipeline.goals.registry import load_registry
 from nsk_pipeline.indicators.periods import PeriodValue
 from nsk_pipeline.indicators.registry import INDICATORS
 from nsk_pipeline.marts.build import Marts, publish
-from nsk_pipeline.reports.chart import chart_png
+from nsk_pipeline.reports.chart import SCALE, chart_model, chart_png
 from nsk_pipeline.reports.render import (
     STATUS_SENTENCE,
     ReportError,
@@ -414,8 +414,10 @@ def test_chart_png_draws_the_bars_and_the_target_line(wh):
     colours = {c for _, c in img.getcolors(maxcolors=1 << 20)}
     assert BAR in colours and TARGET in colours
 
-    def bar_top(i: int) -> int:  # the plan's years share the width; year i's bar is centred in its slot
-        x = round((56 + (560 - 72) / 3 * (i + 0.5)) * 3)
+    bars = [r for r in chart_model(b1).rects if r.cls == "bar"]  # 2024, 2025: where the model puts them
+
+    def bar_top(i: int) -> int:
+        x = round((bars[i].x + bars[i].w / 2) * SCALE)
         return min(y for y in range(img.height) if img.getpixel((x, y)) == BAR)
 
     red = sorted(y for y in range(img.height) for x in range(0, img.width, 7) if img.getpixel((x, y)) == TARGET)

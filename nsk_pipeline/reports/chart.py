@@ -8,13 +8,20 @@ at a higher resolution from the same shapes.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 from dataclasses import dataclass, field
 
 from markupsafe import Markup, escape
 
-from nsk_pipeline.reports.render import GoalReport, fmt_number, fmt_value, target_phrase
+from typing import Any
+
+from nsk_pipeline.reports.formatting import fmt_number, fmt_value, target_phrase
+
+# A goal is render.GoalReport (its series, target, unit, period); render imports this module, so
+# the type is not imported here.
+GoalReport = Any
 
 WIDTH, HEIGHT = 560, 230
 LEFT, RIGHT, TOP, BOTTOM = 56, 16, 18, 34
@@ -100,8 +107,8 @@ def chart_model(goal: GoalReport) -> Chart:
                                     f"Prognose {p.year}: {fmt_value(p.forecast, goal.unit, whole=True)}"))
             chart.texts.append(Text(cx, y(p.forecast) - 4, f"prognose {fmt_number(p.forecast, 0)}", "forecast-label"))
         if p.value is not None:
-            chart.rects.append(Rect(x0, y(p.value), bar_w, max(y(0) - y(p.value), 0),
-                                    "bar context" if p.context else "bar", f"{p.year}: {fmt_value(p.value, goal.unit)}"))
+            chart.rects.append(Rect(x0, y(p.value), bar_w, max(y(0) - y(p.value), 0), "bar context" if p.context
+                                    else "bar", f"{p.year}: {fmt_value(p.value, goal.unit)}"))
             chart.texts.append(Text(cx, y(p.value) - 4, fmt_number(p.value) if goal.unit != "pct"
                                     else fmt_number(p.value, 1), "value"))
         elif not p.future:
@@ -145,10 +152,28 @@ def chart_svg(goal: GoalReport) -> Markup:
 
 # --------------------------------------------------------------------------- PNG
 
-SCALE = 3  # 1680 × 690 pixels: sharp when Word prints the chart about 15 cm wide
+SCALE = 2  # 1120 × 460 pixels: about 230 dpi at the 12.5 cm Word prints it
 _COLOURS = {"grid": "#e3e3e3", "axis": "#555555", "bar": "#2f5d8a", "bar context": "#a9bfd6",
             "forecast": "#2f5d8a", "target-line": "#c0392b", "tick": "#333333", "year": "#333333",
             "value": "#333333", "forecast-label": "#2f5d8a", "nodata": "#888888", "target-label": "#c0392b"}
+
+
+# Arial's metric twin first (the HTML report's font), then DejaVu; Pillow finds them in the system's
+# font folders. Pillow's own font has no å, ø, æ: without a system font the labels spell them out.
+_FONTS = ("LiberationSans-Regular.ttf", "Arial.ttf", "DejaVuSans.ttf")
+_SPELLED = str.maketrans({"å": "aa", "Å": "Aa", "ø": "oe", "Ø": "Oe", "æ": "ae", "Æ": "Ae"})
+
+
+@functools.cache
+def _font(size: int) -> tuple[Any, bool]:
+    from PIL import ImageFont
+
+    for name in _FONTS:
+        try:
+            return ImageFont.truetype(name, size), True
+        except OSError:
+            continue
+    return ImageFont.load_default(size=size), False
 
 
 def _dashed(draw, x1: float, x2: float, y: float, dash: float, gap: float, fill: str, width: int) -> None:
@@ -160,20 +185,20 @@ def _dashed(draw, x1: float, x2: float, y: float, dash: float, gap: float, fill:
 
 def chart_png(goal: GoalReport) -> bytes:
     """The same chart as a PNG (for the Word document, where inline SVG is not reliably shown)."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
 
     c = chart_model(goal)
     s = SCALE
     img = Image.new("RGB", (c.width * s, c.height * s), "white")
     draw = ImageDraw.Draw(img)
-    font = ImageFont.load_default(size=11 * s)
+    font, danish = _font(11 * s)
     for ln in c.lines:
         draw.line([(ln.x1 * s, ln.y * s), (ln.x2 * s, ln.y * s)], fill=_COLOURS[ln.cls], width=s)
     for r in c.rects:
         box = [r.x * s, r.y * s, (r.x + r.w) * s, (r.y + r.h) * s]
         if r.cls == "forecast":
-            for x1, y1, x2, y2 in ((box[0], box[1], box[2], box[1]), (box[0], box[3], box[2], box[3])):
-                _dashed(draw, x1, x2, y1, 5 * s, 3 * s, _COLOURS["forecast"], 2 * s // 2 + 1)
+            for edge in (box[1], box[3]):  # a dashed outline, as the SVG's stroke-dasharray
+                _dashed(draw, box[0], box[2], edge, 5 * s, 3 * s, _COLOURS["forecast"], s)
             for x in (box[0], box[2]):
                 yy = box[1]
                 while yy < box[3]:
@@ -186,7 +211,8 @@ def chart_png(goal: GoalReport) -> bytes:
         _dashed(draw, t.x1 * s, t.x2 * s, t.y * s, 7 * s, 4 * s, _COLOURS["target-line"], 2 * s)
     anchors = {"middle": "ms", "end": "rs", "start": "ls"}  # SVG's baseline anchors
     for t in c.texts:
-        draw.text((t.x * s, t.y * s), t.text, fill=_COLOURS[t.cls], font=font, anchor=anchors[t.anchor])
+        text = t.text if danish else t.text.translate(_SPELLED)
+        draw.text((t.x * s, t.y * s), text, fill=_COLOURS[t.cls], font=font, anchor=anchors[t.anchor])
     out = io.BytesIO()
-    img.save(out, format="PNG", optimize=True)
+    img.save(out, format="PNG", compress_level=1)  # fast: a report writes a chart per numeric goal
     return out.getvalue()

@@ -21,7 +21,6 @@ import sys
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -32,6 +31,8 @@ from markupsafe import Markup
 from nsk_pipeline.core.tables import VERSION_NOTES
 from nsk_pipeline.core.warehouse import Warehouse
 from nsk_pipeline.marts.report_view import SPOR_LABELS
+from nsk_pipeline.reports.chart import chart_png, chart_svg
+from nsk_pipeline.reports.formatting import fmt_date, fmt_number, fmt_percent, fmt_value, target_phrase
 
 SPOR_ORDER = tuple(SPOR_LABELS)
 STATUS_SENTENCE = {
@@ -41,8 +42,6 @@ STATUS_SENTENCE = {
     "ikke_opgjort": "Ikke opgjort.",
 }
 STATUS_ORDER = ("naaet", "ikke_naaet", "i_gang", "ikke_opgjort")
-MONTHS = ("januar", "februar", "marts", "april", "maj", "juni", "juli", "august", "september", "oktober",
-          "november", "december")
 SOURCE_LABELS = {
     "skoleforloeb": "Skoleforløb",
     "vejlederlog": "Social kontrolvejledernes log",
@@ -360,46 +359,7 @@ def _file_loads(warehouse: Warehouse, as_of: date) -> tuple[list[RejectedFile], 
     return rejected, sources
 
 
-# --------------------------------------------------------------------------- formatting
-
-
-def fmt_number(value: float | None, decimals: int | None = None) -> str:
-    """Danish: 2.425; 12,5; 40,0 (rounded half up, as SQL's ROUND does)."""
-    if value is None:
-        return "–"
-    if decimals is None:
-        decimals = 0 if float(value).is_integer() else 1
-    exact = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
-    rounded = exact.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
-    text = f"{rounded:,.{decimals}f}"
-    return text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
-
-
-def fmt_value(value: float | None, unit: str | None, whole: bool = False) -> str:
-    """A value with its unit; `whole` rounds a count (a forecast) to a whole number."""
-    if value is None:
-        return "–"
-    if unit == "pct":
-        return f"{fmt_number(value, 1)} %"
-    if whole or abs(value - round(value)) < 1e-9:
-        text = fmt_number(value, 0)
-    else:
-        text = fmt_number(value, 1)
-    return f"{text} {unit}" if unit else text
-
-
-def fmt_percent(fraction: float | None) -> str:
-    # in decimal: 2425 / 2000 is 121,25 %, which must round to 121,3 as the view's ROUND does
-    return "–" if fraction is None else f"{fmt_number(Decimal(repr(float(fraction))) * 100, 1)} %"
-
-
-def fmt_date(d: date | None) -> str:
-    return "–" if d is None else f"{d.day}. {MONTHS[d.month - 1]} {d.year}"
-
-
-def target_phrase(goal: GoalReport) -> str:
-    word = "mindst" if goal.comparison == ">=" else "højst"
-    return f"{word} {fmt_value(goal.target, goal.unit)}"
+# --------------------------------------------------------------------------- sentences
 
 
 def _period_phrase(goal: GoalReport, year: int) -> str:
@@ -540,8 +500,6 @@ def target_applies(goal: GoalReport, p: ChartPoint) -> bool:
 
 
 def _template_globals() -> dict[str, Any]:
-    from nsk_pipeline.reports.chart import chart_svg  # chart.py builds on this module's formatting
-
     return {
         "fmt_date": fmt_date, "fmt_number": fmt_number, "fmt_value": fmt_value, "fmt_percent": fmt_percent,
         "goal_lines": goal_lines, "status_sentence": status_sentence,
@@ -589,8 +547,6 @@ def render_docx(data: ReportData, out: str | Path, template: str | Path | None =
     and `charts` (goal id → the chart as an image, for numeric goals)."""
     from docx.shared import Mm
     from docxtpl import DocxTemplate, InlineImage
-
-    from nsk_pipeline.reports.chart import chart_png
 
     path = Path(template) if template else DEFAULT_DOCX_TEMPLATE
     if not path.is_file():
