@@ -487,6 +487,16 @@ def test_a_municipality_template_is_used(wh, tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "mangler.docx" in err and "NSK_REPORT_DOCX_TEMPLATE" in err and len(err.strip().splitlines()) == 1
     assert not list((tmp_path / "c").glob("*.html"))
+    # a template with a broken tag: one line naming the file and the error
+    from docx import Document as NewDocument
+
+    broken = NewDocument()
+    broken.add_paragraph("{{ data.year ")
+    broken.save(tmp_path / "broken.docx")
+    monkeypatch.setenv("NSK_REPORT_DOCX_TEMPLATE", str(tmp_path / "broken.docx"))
+    assert report_cli(SimpleNamespace(plan="HP2024", year=2024, out=str(tmp_path / "c"))) == 2
+    err = capsys.readouterr().err
+    assert "broken.docx" in err and "TemplateSyntaxError" in err and len(err.strip().splitlines()) == 1
     # the option wins over the setting
     assert report_cli(SimpleNamespace(plan="HP2024", year=2024, out=str(tmp_path / "d"),
                                       docx_template=str(template))) == 0

@@ -13,6 +13,7 @@ template may use is described in render.render_docx.
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from docx import Document
@@ -24,6 +25,10 @@ OUT = Path(__file__).resolve().parent / "templates" / "status.docx"
 
 def build(out: Path = OUT) -> Path:
     doc = Document()
+    props = doc.core_properties
+    props.author = props.last_modified_by = "nsk-pipeline"
+    props.title = "Status på handleplanens mål"
+    props.created = props.modified = datetime(2026, 1, 1)  # the same properties on every rebuild
     section = doc.sections[0]
     section.orientation = WD_ORIENT.LANDSCAPE
     section.page_width, section.page_height = Mm(297), Mm(210)
