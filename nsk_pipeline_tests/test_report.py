@@ -540,3 +540,15 @@ def test_docx_renders_in_libreoffice(wh, tmp_path):
     if SCREENSHOT_DIR:
         SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
         shutil.copy(png, SCREENSHOT_DIR / "report-HP2024-2024-docx-page1.png")
+
+
+def test_a_missing_word_template_stops_a_run_before_it_starts(tmp_path):
+    from nsk_pipeline.core.settings import Settings, SettingsError
+
+    (tmp_path / "raw" / "skoleforloeb").mkdir(parents=True)
+    env = {"NSK_RAW_DIR": str(tmp_path / "raw"), "NSK_WAREHOUSE_URL": f"duckdb:///{tmp_path / 'w.duckdb'}",
+           "NSK_REPORT_DOCX_TEMPLATE": str(tmp_path / "mangler.docx")}
+    with pytest.raises(SettingsError, match=r"^NSK_REPORT_DOCX_TEMPLATE: .*mangler\.docx does not exist"):
+        Settings.from_env(env).check()
+    _custom_template(tmp_path / "mangler.docx")
+    Settings.from_env(env).check()

@@ -89,6 +89,8 @@ class Settings:
             raise SettingsError(f"NSK_RAW_DIR: {raw} is not a folder")
         if not any((raw / name).is_dir() for name in SOURCES):
             raise SettingsError(f"NSK_RAW_DIR: {raw} holds none of the source folders ({', '.join(SOURCES)})")
+        if self.report_docx_template is not None and not self.report_docx_template.is_file():
+            raise SettingsError(f"NSK_REPORT_DOCX_TEMPLATE: the Word template {self.report_docx_template} does not exist")
         check_warehouse_url(self.warehouse_url)
 
     def require_pseudonym_key(self) -> bytes:
