@@ -497,6 +497,13 @@ def test_a_municipality_template_is_used(wh, tmp_path, monkeypatch, capsys):
     assert report_cli(SimpleNamespace(plan="HP2024", year=2024, out=str(tmp_path / "c"))) == 2
     err = capsys.readouterr().err
     assert "broken.docx" in err and "TemplateSyntaxError" in err and len(err.strip().splitlines()) == 1
+    misspelt = NewDocument()
+    misspelt.add_paragraph("{{ data.yeer }}")
+    misspelt.save(tmp_path / "misspelt.docx")
+    monkeypatch.setenv("NSK_REPORT_DOCX_TEMPLATE", str(tmp_path / "misspelt.docx"))
+    assert report_cli(SimpleNamespace(plan="HP2024", year=2024, out=str(tmp_path / "c"))) == 2
+    err = capsys.readouterr().err
+    assert "misspelt.docx" in err and "yeer" in err and len(err.strip().splitlines()) == 1
     # the option wins over the setting
     assert report_cli(SimpleNamespace(plan="HP2024", year=2024, out=str(tmp_path / "d"),
                                       docx_template=str(template))) == 0

@@ -513,9 +513,10 @@ def _template_globals() -> dict[str, Any]:
 
 @functools.cache
 def _environment(kind: str) -> jinja2.Environment:
+    # StrictUndefined: a misspelt name in a template (the municipality's too) is an error, not a blank
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=kind == "html",
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-                             undefined=jinja2.StrictUndefined if kind != "docx" else jinja2.Undefined)
+                             undefined=jinja2.StrictUndefined)
     env.filters["md"] = _md
     env.globals.update(_template_globals())
     return env
