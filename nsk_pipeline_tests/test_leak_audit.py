@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -172,6 +173,9 @@ def files_text(*folders: Path) -> tuple[bytes, int]:
         for path in folder.rglob("*"):
             if path.is_file():
                 data.append(path.read_bytes())
+                if path.suffix == ".docx":  # a zip: its XML is compressed, so search it unpacked
+                    with zipfile.ZipFile(path) as z:
+                        data += [z.read(name) for name in z.namelist()]
                 count += 1
     return b"\n".join(data), count
 
@@ -226,6 +230,8 @@ def test_no_cpr_number_anywhere_after_a_full_run(tmp_path, warehouse_url, reliab
     engine.dispose()
     assert len(notes) == 2 * len(MILESTONES) and quarantined == set(SOURCES)
     assert "LEAK milepaele.bemaerkning" in on_disk.decode("utf-8", errors="replace")
+    word = b"".join(zipfile.ZipFile(p).read("word/document.xml") for p in reports.glob("*.docx"))
+    assert b"LEAK milepaele.bemaerkning" in word  # the Word reports are searched, unpacked
     assert b"extra columns ignored: ekstra" in on_disk and b"rettighedskurser_LEAK" in on_disk
     haystacks = {"warehouse": written, "run output": run.stdout + run.stderr, "nsk changes": changes,
                  "dagster instance and reports": on_disk.decode("utf-8", errors="replace")}

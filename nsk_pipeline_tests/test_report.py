@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
+import shutil
 import subprocess
 from datetime import date, datetime
 from pathlib import Path
@@ -19,10 +21,13 @@ from nsk_pipeline.goals.registry import load_registry
 from nsk_pipeline.indicators.periods import PeriodValue
 from nsk_pipeline.indicators.registry import INDICATORS
 from nsk_pipeline.marts.build import Marts, publish
+from nsk_pipeline.reports.chart import SCALE, chart_model, chart_png
 from nsk_pipeline.reports.render import (
+    STATUS_SENTENCE,
     ReportError,
     fmt_number,
     fmt_value,
+    goal_lines,
     load_report_data,
     reason_label,
     render_html,
@@ -228,7 +233,7 @@ def test_html_is_self_contained_and_escaped(wh):
     assert "http://" not in without_ns and "https://" not in without_ns
     assert "<script" not in page and "<link" not in page and "@import" not in page and "url(" not in page
     assert "’fælles fagligt sprog’" in page  # text as the plan words it, escaped not mangled
-    assert "&" not in re.sub(r"&(amp|lt|gt|quot|#x27);", "", page)
+    assert "&" not in re.sub(r"&(amp|lt|gt|quot|#x27|#39|#34);", "", page)  # markupsafe spells quotes #39, #34
 
 
 def test_running_year_marks_forecasts(wh):
@@ -294,13 +299,15 @@ def test_unknown_plan_and_year(wh):
 
 
 def test_write_report_and_cli(wh, tmp_path, duckdb_url, capsys):
-    html_path, md_path = write_report(wh, "HP2024", 2024, tmp_path / "out")
+    html_path, md_path, docx_path = write_report(wh, "HP2024", 2024, tmp_path / "out")
     assert html_path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert md_path.suffix == ".md" and md_path.exists()
+    assert docx_path.suffix == ".docx" and docx_path.read_bytes()[:2] == b"PK"
     wh.dispose()
     rc = report_cli(SimpleNamespace(plan="HP2024", year=2025, out=str(tmp_path / "cli")))
     assert rc == 0
-    assert (tmp_path / "cli" / "nsk-status-HP2024-2025.html").exists()
+    for suffix in ("html", "md", "docx"):
+        assert (tmp_path / "cli" / f"nsk-status-HP2024-2025.{suffix}").exists()
     assert report_cli(SimpleNamespace(plan="HP2024", year=2031, out=str(tmp_path / "cli"))) == 2
 
 
@@ -351,7 +358,7 @@ def _console_errors(stderr: str) -> list[str]:
                     reason="Debian's chromium is not installed (in CI it must be)")
 def test_report_renders_in_headless_chromium(wh, tmp_path):
     assert Path(CHROMIUM).exists(), "CI needs Debian's chromium: apt-get install -y chromium"
-    html_path, _ = write_report(wh, "HP2024", 2026, tmp_path / "report")
+    html_path = write_report(wh, "HP2024", 2026, tmp_path / "report").html
     data = load_report_data(wh, "HP2024", 2026)
     url = html_path.resolve().as_uri()
 
@@ -378,3 +385,177 @@ def test_report_renders_in_headless_chromium(wh, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert _console_errors(shot.stderr) == []
     print(f"screenshot: {png}")  # kept: NSK_REPORT_SCREENSHOT_DIR keeps it beyond the test's tmp_path
+
+
+# --------------------------------------------------------------------------- Word
+
+
+def _docx_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    from docx import Document
+
+    doc = Document(str(path))
+    table = doc.tables[0]
+    rows = [[c.text for c in r.cells] for r in table.rows]
+    return rows[0], rows[1:]
+
+
+def _rgb(hex_colour: str) -> tuple[int, int, int]:
+    return tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+
+
+BAR, TARGET = _rgb("#2f5d8a"), _rgb("#c0392b")
+
+
+def test_chart_png_draws_the_bars_and_the_target_line(wh):
+    from PIL import Image
+
+    b1 = next(g for g in load_report_data(wh, "HP2024", 2025).goals if g.goal_id == "HP2024-B1")
+    img = Image.open(io.BytesIO(chart_png(b1))).convert("RGB")
+    colours = {c for _, c in img.getcolors(maxcolors=1 << 20)}
+    assert BAR in colours and TARGET in colours
+
+    bars = [r for r in chart_model(b1).rects if r.cls == "bar"]  # 2024, 2025: where the model puts them
+
+    def bar_top(i: int) -> int:
+        x = round((bars[i].x + bars[i].w / 2) * SCALE)
+        return min(y for y in range(img.height) if img.getpixel((x, y)) == BAR)
+
+    red = sorted(y for y in range(img.height) for x in range(0, img.width, 7) if img.getpixel((x, y)) == TARGET)
+    target_y = red[len(red) // 2]
+    # the target (2.000 pupils) lies between the 2024 bar (2.425) and the 2025 bar (1.428)
+    assert bar_top(0) < target_y < bar_top(1)
+
+
+def test_docx_holds_every_goal_status_sentence_and_figure(wh, tmp_path):
+    from docx import Document
+
+    first_lines = set()
+    for year in (2024, 2026):
+        data = load_report_data(wh, "HP2024", year)
+        path = write_report(wh, "HP2024", year, tmp_path).docx
+        header, rows = _docx_rows(path)
+        first_lines |= {r[2].split("\n")[0] for r in rows}
+        assert [h.strip() for h in header] == ["Målgruppe", "Mål", f"Afrapportering for {year}"]
+        assert len(rows) == len(data.goals)
+        for g, (spor, goal, report) in zip(data.goals, rows):
+            assert g.goal_text in goal and g.goal_id in goal
+            assert report.startswith(STATUS_SENTENCE[g.status])
+            for line in goal_lines(g, data):  # the figures: result, target, share, data through, forecast
+                assert line in report, (g.goal_id, line)
+        spor_cells = [r[0] for r in rows if r[0]]
+        assert spor_cells == ["1. Børn og unge", "2. Voksne", "3. Civilsamfund"]
+        doc = Document(str(path))
+        assert len(doc.inline_shapes) == len([g for g in data.goals if g.kind == "numeric" and g.series])
+        xml = "".join(p.text for p in doc.paragraphs)
+        assert "Datakvalitet" in xml and "ikke en tilladt kode" in xml
+        raw = path.read_bytes()
+        assert FAKE_CPR.encode() not in raw and FAKE_PSEUDONYM.encode() not in raw
+    assert {"Målet er nået.", "Målet er ikke nået.", "I gang. (foreløbig)"} <= first_lines
+
+
+def _custom_template(path: Path) -> Path:
+    from docx import Document
+
+    doc = Document()
+    doc.add_heading("Borgerrådgiverens egen skabelon {{ data.year }}", level=1)
+    doc.add_paragraph("{%p for g in data.goals %}")
+    doc.add_paragraph("{{ g.goal_id }}: {{ status_sentence(g.status) }}")
+    doc.add_paragraph("{%p endfor %}")
+    doc.save(path)
+    return path
+
+
+def test_a_municipality_template_is_used(wh, tmp_path, monkeypatch, capsys):
+    from docx import Document
+
+    template = _custom_template(tmp_path / "egen.docx")
+    data = load_report_data(wh, "HP2024", 2024)
+    path = write_report(wh, "HP2024", 2024, tmp_path / "a", docx_template=template).docx
+    texts = [p.text for p in Document(str(path)).paragraphs]
+    assert texts[0] == "Borgerrådgiverens egen skabelon 2024"
+    assert texts[1:] == [f"{g.goal_id}: {STATUS_SENTENCE[g.status]}" for g in data.goals]
+    wh.dispose()
+    # from the setting, through `nsk report`
+    monkeypatch.setenv("NSK_REPORT_DOCX_TEMPLATE", str(template))
+    assert report_cli(SimpleNamespace(plan="HP2024", year=2024, out=str(tmp_path / "b"))) == 0
+    doc = Document(str(tmp_path / "b" / "nsk-status-HP2024-2024.docx"))
+    assert doc.paragraphs[0].text == "Borgerrådgiverens egen skabelon 2024"
+    # a template that is not there: one line naming the setting, exit 2, nothing written
+    monkeypatch.setenv("NSK_REPORT_DOCX_TEMPLATE", str(tmp_path / "mangler.docx"))
+    capsys.readouterr()
+    assert report_cli(SimpleNamespace(plan="HP2024", year=2024, out=str(tmp_path / "c"))) == 2
+    err = capsys.readouterr().err
+    assert "mangler.docx" in err and "NSK_REPORT_DOCX_TEMPLATE" in err and len(err.strip().splitlines()) == 1
+    assert not list((tmp_path / "c").glob("*.html"))
+    # a template with a broken tag: one line naming the file and the error
+    from docx import Document as NewDocument
+
+    broken = NewDocument()
+    broken.add_paragraph("{{ data.year ")
+    broken.save(tmp_path / "broken.docx")
+    monkeypatch.setenv("NSK_REPORT_DOCX_TEMPLATE", str(tmp_path / "broken.docx"))
+    assert report_cli(SimpleNamespace(plan="HP2024", year=2024, out=str(tmp_path / "c"))) == 2
+    err = capsys.readouterr().err
+    assert "broken.docx" in err and "TemplateSyntaxError" in err and len(err.strip().splitlines()) == 1
+    misspelt = NewDocument()
+    misspelt.add_paragraph("{{ data.yeer }}")
+    misspelt.save(tmp_path / "misspelt.docx")
+    monkeypatch.setenv("NSK_REPORT_DOCX_TEMPLATE", str(tmp_path / "misspelt.docx"))
+    assert report_cli(SimpleNamespace(plan="HP2024", year=2024, out=str(tmp_path / "c"))) == 2
+    err = capsys.readouterr().err
+    assert "misspelt.docx" in err and "yeer" in err and len(err.strip().splitlines()) == 1
+    # the option wins over the setting
+    assert report_cli(SimpleNamespace(plan="HP2024", year=2024, out=str(tmp_path / "d"),
+                                      docx_template=str(template))) == 0
+
+
+SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
+
+
+@pytest.mark.skipif(not SOFFICE and not os.environ.get("CI"),
+                    reason="LibreOffice is not installed (in CI it must be: libreoffice-writer-nogui)")
+def test_docx_renders_in_libreoffice(wh, tmp_path):
+    from PIL import Image
+
+    assert SOFFICE, "CI needs Debian's libreoffice-writer-nogui and poppler-utils (scripts/test.sh installs them)"
+    assert shutil.which("pdftoppm") and shutil.which("pdftotext"), "CI needs poppler-utils"
+    docx_path = write_report(wh, "HP2024", 2024, tmp_path / "report").docx
+    data = load_report_data(wh, "HP2024", 2024)
+    run = subprocess.run([SOFFICE, f"-env:UserInstallation={(tmp_path / 'lo-profile').as_uri()}", "--headless",
+                          "--convert-to", "pdf", "--outdir", str(tmp_path), str(docx_path)],
+                         capture_output=True, text=True, timeout=120)
+    pdf = tmp_path / f"{docx_path.stem}.pdf"
+    assert run.returncode == 0 and pdf.exists(), run.stderr[-2000:]
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "Målet er nået." in text and "Målet er ikke nået." in text
+    assert "Målgruppe" in text and "Afrapportering for 2024" in text
+    assert "2.425 elever" in text  # B1's figure
+    # Writer has no PNG export without a display; poppler draws the PDF's first page
+    subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "page")],
+                   check=True, timeout=60)
+    png = next(tmp_path.glob("page*.png"))
+    assert png.stat().st_size > 20_000
+    img = Image.open(png).convert("RGB")
+    colours = dict((c, n) for n, c in img.getcolors(maxcolors=1 << 22))
+    assert colours.get((255, 255, 255), 0) < img.width * img.height * 0.97  # not a blank page
+    # the first goal's chart is on the first page: its bars, in the chart's colour
+    # (within a few units: the PDF re-encodes the image; Word's heading blue is 16 units away)
+    bar_pixels = sum(n for c, n in colours.items() if sum(abs(a - b) for a, b in zip(c, BAR)) <= 6)
+    assert bar_pixels > 1000, bar_pixels
+    assert len(data.goals) >= 10
+    if SCREENSHOT_DIR:
+        SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+        shutil.copy(png, SCREENSHOT_DIR / "report-HP2024-2024-docx-page1.png")
+
+
+def test_a_missing_word_template_stops_a_run_before_it_starts(tmp_path):
+    from nsk_pipeline.core.settings import Settings, SettingsError
+
+    (tmp_path / "raw" / "skoleforloeb").mkdir(parents=True)
+    env = {"NSK_RAW_DIR": str(tmp_path / "raw"), "NSK_WAREHOUSE_URL": f"duckdb:///{tmp_path / 'w.duckdb'}",
+           "NSK_REPORT_DOCX_TEMPLATE": str(tmp_path / "mangler.docx")}
+    with pytest.raises(SettingsError, match=r"^NSK_REPORT_DOCX_TEMPLATE: .*mangler\.docx does not exist"):
+        Settings.from_env(env).check()
+    _custom_template(tmp_path / "mangler.docx")
+    Settings.from_env(env).check()

@@ -8,4 +8,11 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
   echo "installing Debian's chromium for the report test …"
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
+# The Word report test converts the .docx with LibreOffice and looks at the PDF with poppler
+# (about 110 s to install both here).
+if ! command -v soffice >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing Debian's libreoffice-writer-nogui and poppler-utils for the Word report test …"
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libreoffice-writer-nogui \
+    poppler-utils >/dev/null
+fi
 exec .venv/bin/python -m pytest "$@"

@@ -26,13 +26,15 @@ class NskResource(dg.ConfigurableResource):
     as_of: str
     goals_path: str | None = None
     reports_dir: str = ""
+    report_docx_template: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "NskResource":
         return cls(raw_dir=str(settings.raw_dir), warehouse_url=settings.warehouse_url,
                    as_of=settings.as_of.isoformat(),
                    goals_path=str(settings.goals_path) if settings.goals_path else None,
-                   reports_dir=str(settings.reports_dir))
+                   reports_dir=str(settings.reports_dir),
+                   report_docx_template=str(settings.report_docx_template) if settings.report_docx_template else None)
 
     @property
     def as_of_date(self) -> date:

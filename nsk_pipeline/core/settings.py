@@ -45,6 +45,7 @@ class Settings:
     goals_path: Path | None = None
     pseudonym_key: bytes | None = field(default=None, repr=False)
     reports_dir: Path = DEFAULT_REPORTS_DIR
+    report_docx_template: Path | None = None  # the municipality's own Word template for the report
     lock_wait_seconds: float = DEFAULT_LOCK_WAIT_SECONDS
     sensor_quiet_seconds: float = DEFAULT_SENSOR_QUIET_SECONDS  # the delivery sensor waits this long after a change
 
@@ -71,6 +72,7 @@ class Settings:
             goals_path=Path(goals) if goals else None,
             pseudonym_key=_read_key(env),
             reports_dir=Path(env["NSK_REPORTS_DIR"]) if env.get("NSK_REPORTS_DIR", "").strip() else DEFAULT_REPORTS_DIR,
+            report_docx_template=Path(t) if (t := env.get("NSK_REPORT_DOCX_TEMPLATE", "").strip()) else None,
             lock_wait_seconds=_seconds(env, "NSK_LOCK_WAIT_SECONDS", DEFAULT_LOCK_WAIT_SECONDS),
             sensor_quiet_seconds=_seconds(env, "NSK_SENSOR_QUIET_SECONDS", DEFAULT_SENSOR_QUIET_SECONDS),
         )
@@ -87,6 +89,8 @@ class Settings:
             raise SettingsError(f"NSK_RAW_DIR: {raw} is not a folder")
         if not any((raw / name).is_dir() for name in SOURCES):
             raise SettingsError(f"NSK_RAW_DIR: {raw} holds none of the source folders ({', '.join(SOURCES)})")
+        if self.report_docx_template is not None and not self.report_docx_template.is_file():
+            raise SettingsError(f"NSK_REPORT_DOCX_TEMPLATE: the Word template {self.report_docx_template} does not exist")
         check_warehouse_url(self.warehouse_url)
 
     def require_pseudonym_key(self) -> bytes:

@@ -7,6 +7,7 @@ from nsk_pipeline.reports.render import (
     ReportError,
     add_report_parser,
     load_report_data,
+    render_docx,
     render_html,
     render_markdown,
     report_cli,
@@ -14,6 +15,6 @@ from nsk_pipeline.reports.render import (
 )
 
 __all__ = [
-    "ReportData", "ReportError", "add_report_parser", "load_report_data", "render_html", "render_markdown",
-    "report_cli", "write_report",
+    "ReportData", "ReportError", "add_report_parser", "load_report_data", "render_docx", "render_html",
+    "render_markdown", "report_cli", "write_report",
 ]

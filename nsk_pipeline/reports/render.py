@@ -1,4 +1,4 @@
-"""The yearly status report: self-contained HTML (inline CSS and SVG) and Markdown, in Danish.
+"""The yearly status report in Danish: self-contained HTML (inline CSS and SVG), Markdown and Word.
 
 Laid out like the committee's annex ("Bilag 2: Status på handleplanens indsatser"): per track,
 per goal, the goal as the plan words it, the status sentence, the figures against the target and,
@@ -13,21 +13,26 @@ pseudonym.
 from __future__ import annotations
 
 import argparse
-import html
+import functools
+import io
 import math
 import re
 import sys
+import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import jinja2
 import pandas as pd
+from markupsafe import Markup
 
 from nsk_pipeline.core.tables import VERSION_NOTES
 from nsk_pipeline.core.warehouse import Warehouse
 from nsk_pipeline.marts.report_view import SPOR_LABELS
+from nsk_pipeline.reports.chart import chart_png, chart_svg
+from nsk_pipeline.reports.formatting import fmt_date, fmt_number, fmt_percent, fmt_value, target_phrase
 
 SPOR_ORDER = tuple(SPOR_LABELS)
 STATUS_SENTENCE = {
@@ -37,8 +42,6 @@ STATUS_SENTENCE = {
     "ikke_opgjort": "Ikke opgjort.",
 }
 STATUS_ORDER = ("naaet", "ikke_naaet", "i_gang", "ikke_opgjort")
-MONTHS = ("januar", "februar", "marts", "april", "maj", "juni", "juli", "august", "september", "oktober",
-          "november", "december")
 SOURCE_LABELS = {
     "skoleforloeb": "Skoleforløb",
     "vejlederlog": "Social kontrolvejledernes log",
@@ -356,46 +359,7 @@ def _file_loads(warehouse: Warehouse, as_of: date) -> tuple[list[RejectedFile], 
     return rejected, sources
 
 
-# --------------------------------------------------------------------------- formatting
-
-
-def fmt_number(value: float | None, decimals: int | None = None) -> str:
-    """Danish: 2.425; 12,5; 40,0 (rounded half up, as SQL's ROUND does)."""
-    if value is None:
-        return "–"
-    if decimals is None:
-        decimals = 0 if float(value).is_integer() else 1
-    exact = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
-    rounded = exact.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
-    text = f"{rounded:,.{decimals}f}"
-    return text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
-
-
-def fmt_value(value: float | None, unit: str | None, whole: bool = False) -> str:
-    """A value with its unit; `whole` rounds a count (a forecast) to a whole number."""
-    if value is None:
-        return "–"
-    if unit == "pct":
-        return f"{fmt_number(value, 1)} %"
-    if whole or abs(value - round(value)) < 1e-9:
-        text = fmt_number(value, 0)
-    else:
-        text = fmt_number(value, 1)
-    return f"{text} {unit}" if unit else text
-
-
-def fmt_percent(fraction: float | None) -> str:
-    # in decimal: 2425 / 2000 is 121,25 %, which must round to 121,3 as the view's ROUND does
-    return "–" if fraction is None else f"{fmt_number(Decimal(repr(float(fraction))) * 100, 1)} %"
-
-
-def fmt_date(d: date | None) -> str:
-    return "–" if d is None else f"{d.day}. {MONTHS[d.month - 1]} {d.year}"
-
-
-def _target_phrase(goal: GoalReport) -> str:
-    word = "mindst" if goal.comparison == ">=" else "højst"
-    return f"{word} {fmt_value(goal.target, goal.unit)}"
+# --------------------------------------------------------------------------- sentences
 
 
 def _period_phrase(goal: GoalReport, year: int) -> str:
@@ -411,10 +375,10 @@ def goal_lines(goal: GoalReport, data: ReportData) -> list[str]:
     if goal.kind == "numeric":
         if goal.actual is None:
             lines.append(f"Indikatoren er ikke målt for perioden: kilden har ingen data for {data.year}. "
-                         f"Måltal: {_target_phrase(goal)}.")
+                         f"Måltal: {target_phrase(goal)}.")
         else:
             lines.append(f"Resultat {_period_phrase(goal, data.year)}: {fmt_value(goal.actual, goal.unit)} "
-                         f"(måltal: {_target_phrase(goal)}), svarende til {fmt_percent(goal.progress)} af måltallet.")
+                         f"(måltal: {target_phrase(goal)}), svarende til {fmt_percent(goal.progress)} af måltallet.")
         if goal.period == "plan" and goal.period_start and goal.period_end:
             lines.append(f"Målet gælder samlet for hele planperioden {goal.period_start.year}-{goal.period_end.year}.")
         if goal.indicator_name:
@@ -443,226 +407,9 @@ def forecast_sentence(goal: GoalReport) -> str:
     return f"Perioden løber til og med {end}; der er for lidt data til en prognose."
 
 
-# --------------------------------------------------------------------------- SVG chart
-
-
-def nice_scale(value: float, whole: bool) -> tuple[float, float]:
-    """(top, step) of a y axis with four steps of 1, 2 or 5 × 10^k (2.5 too unless counts)."""
-    raw = max(value, 1e-9) / 4
-    exp = 10 ** math.floor(math.log10(raw))
-    for m in ((1, 2, 5, 10) if whole else (1, 2, 2.5, 5, 10)):
-        step = m * exp
-        if step >= raw and (not whole or step >= 1):
-            break
-    if whole:
-        step = max(step, 1)
-    return step * 4, step
-
-
-def chart_svg(goal: GoalReport) -> str:
-    """Bars of the indicator across the plan's years, the target as a dashed line, the forecast as
-    a dashed outline bar. Pure inline SVG: no script, no font download."""
-    width, height = 560, 230
-    left, right, top, bottom = 56, 16, 18, 34
-    plot_w, plot_h = width - left - right, height - top - bottom
-    points = goal.series
-    values = [p.value for p in points if p.value is not None] + [p.forecast for p in points if p.forecast]
-    y_max, y_step = nice_scale(max([*values, goal.target or 0, 1e-9]) * 1.1, whole=goal.unit != "pct")
-
-    def y(v: float) -> float:
-        return top + plot_h - plot_h * v / y_max
-
-    e = html.escape
-    label = f"Diagram: {goal.indicator_name or goal.indicator_id}, {points[0].year}-{points[-1].year}, " \
-            f"med måltal {fmt_value(goal.target, goal.unit)}" if points else "Diagram"
-    out = [f'<svg class="chart" data-goal-id="{e(goal.goal_id)}" xmlns="http://www.w3.org/2000/svg" '
-           f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" aria-label="{e(label)}">',
-           f"<title>{e(label)}</title>"]
-    for i in range(5):  # grid and y labels
-        v = y_step * i
-        yy = y(v)
-        out.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{yy:.1f}" y2="{yy:.1f}"/>')
-        out.append(f'<text class="tick" x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end">{e(fmt_number(v))}</text>')
-    n = max(len(points), 1)
-    slot = plot_w / n
-    bar_w = min(64, slot * 0.55)
-    single_year = goal.period not in ("annual", "plan")
-    for i, p in enumerate(points):
-        cx = left + slot * (i + 0.5)
-        x0 = cx - bar_w / 2
-        out.append(f'<text class="year" x="{cx:.1f}" y="{height - bottom + 18}" text-anchor="middle">{p.year}</text>')
-        if p.forecast is not None and (p.value is None or p.forecast > p.value):
-            out.append(f'<rect class="forecast" x="{x0:.1f}" y="{y(p.forecast):.1f}" width="{bar_w:.1f}" '
-                       f'height="{y(0) - y(p.forecast):.1f}"><title>Prognose {p.year}: '
-                       f'{e(fmt_value(p.forecast, goal.unit, whole=True))}</title></rect>')
-            out.append(f'<text class="forecast-label" x="{cx:.1f}" y="{y(p.forecast) - 4:.1f}" '
-                       f'text-anchor="middle">prognose {e(fmt_number(p.forecast, 0))}</text>')
-        if p.value is not None:
-            cls = "bar context" if p.context else "bar"
-            out.append(f'<rect class="{cls}" x="{x0:.1f}" y="{y(p.value):.1f}" width="{bar_w:.1f}" '
-                       f'height="{max(y(0) - y(p.value), 0):.1f}"><title>{p.year}: '
-                       f'{e(fmt_value(p.value, goal.unit))}</title></rect>')
-            label_y = y(p.value) - 4
-            out.append(f'<text class="value" x="{cx:.1f}" y="{label_y:.1f}" text-anchor="middle">'
-                       f'{e(fmt_number(p.value) if goal.unit != "pct" else fmt_number(p.value, 1))}</text>')
-        elif not p.future:
-            out.append(f'<text class="nodata" x="{cx:.1f}" y="{y(0) - 6:.1f}" text-anchor="middle">ingen data</text>')
-    out.append(f'<line class="axis" x1="{left}" x2="{width - right}" y1="{y(0):.1f}" y2="{y(0):.1f}"/>')
-    if goal.target is not None:
-        if single_year and goal.period.isdigit() and any(p.year == int(goal.period) for p in points):
-            i = next(i for i, p in enumerate(points) if p.year == int(goal.period))
-            x1, x2 = left + slot * i + 4, left + slot * (i + 1) - 4
-        else:
-            x1, x2 = left, width - right
-        ty = y(goal.target)
-        out.append(f'<line class="target-line" x1="{x1:.1f}" x2="{x2:.1f}" y1="{ty:.1f}" y2="{ty:.1f}">'
-                   f'<title>Måltal: {e(_target_phrase(goal))}</title></line>')
-        out.append(f'<text class="target-label" x="{x2:.1f}" y="{ty - 5:.1f}" text-anchor="end">'
-                   f'Måltal {e(fmt_number(goal.target))}</text>')
-    out.append("</svg>")
-    return "".join(out)
-
-
-# --------------------------------------------------------------------------- HTML
-
-_CSS = """
-body{font-family:Arial,Helvetica,sans-serif;color:#1d1d1b;margin:0;background:#fff;line-height:1.45}
-main{max-width:1040px;margin:0 auto;padding:24px 32px 48px}
-h1{font-size:1.6em;margin:0 0 4px}h2{font-size:1.25em;margin:32px 0 8px;padding-bottom:4px;border-bottom:2px solid #1d1d1b}
-h3{font-size:1.05em;margin:24px 0 6px}
-.sub{color:#555;margin:0 0 4px}
-.notice{background:#fff6d5;border-left:4px solid #d9a400;padding:8px 12px;margin:12px 0}
-.summary{display:flex;gap:12px;flex-wrap:wrap;margin:12px 0}
-.summary span{padding:4px 10px;border-radius:12px;background:#eee}
-.annex-head,.goal{display:grid;grid-template-columns:34% 66%;gap:0}
-.annex-head{font-weight:bold;border-bottom:1px solid #999;padding:6px 0;margin-top:8px}
-.goal{border-bottom:1px solid #ccc;padding:12px 0;break-inside:avoid}
-.goal-text{padding-right:18px}.goal-id{display:block;color:#666;font-size:.85em;margin-top:4px}
-.status{font-weight:bold;margin:0 0 6px}
-.status-naaet{color:#1b6e2f}.status-ikke_naaet{color:#a4161a}.status-i_gang{color:#8a5a00}.status-ikke_opgjort{color:#555}
-.figures p{margin:2px 0}.badge{display:inline-block;font-size:.8em;font-weight:normal;padding:1px 8px;
-border-radius:10px;background:#fff1c2;color:#6b4a00;margin-left:8px;border:1px solid #d9a400}
-svg.chart{display:block;margin-top:8px;max-width:100%;height:auto}
-svg .grid{stroke:#e3e3e3;stroke-width:1}svg .axis{stroke:#555;stroke-width:1}
-svg .bar{fill:#2f5d8a}svg .bar.context{fill:#a9bfd6}
-svg .forecast{fill:none;stroke:#2f5d8a;stroke-width:1.5;stroke-dasharray:5 3}
-svg .target-line{stroke:#c0392b;stroke-width:2;stroke-dasharray:7 4}
-svg text{font-family:Arial,Helvetica,sans-serif;font-size:11px;fill:#333}
-svg .target-label{fill:#c0392b;font-weight:bold}svg .value{font-weight:bold}
-svg .forecast-label{fill:#2f5d8a;font-style:italic}svg .nodata{fill:#888;font-style:italic}
-table.dq{border-collapse:collapse;margin:6px 0 14px;width:100%}
-table.dq th,table.dq td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
-table.dq th{background:#f2f2f2}td.num{text-align:right}
-.stale{color:#a4161a;font-weight:bold}.fresh{color:#1b6e2f}
-footer{margin-top:32px;color:#666;font-size:.85em}
-@media print{main{padding:0}.goal{page-break-inside:avoid}}
-"""
-
-
-def render_html(data: ReportData) -> str:
-    e = html.escape
-    out = ['<!DOCTYPE html>', '<html lang="da">', "<head>", '<meta charset="utf-8">',
-           '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           f"<title>{e(data.plan_name)}: status for {data.year}</title>",
-           f"<style>{_CSS}</style>", "</head>", "<body>", "<main>"]
-    out.append(f'<h1>Status på handleplanens mål: afrapportering for {data.year}</h1>')
-    out.append(f'<p class="sub">{e(data.plan_name)} ({e(data.plan_id)}, {data.first_year}-{data.last_year})</p>')
-    out.append(f'<p class="sub" id="as-of">Opgjort pr. {e(fmt_date(data.as_of))}: eksporter dateret efter denne '
-               f'dato er ikke medregnet. Hvert mål angiver, hvor langt data rækker („data til og med“).</p>')
-    if data.year_running:
-        out.append(f'<p class="notice" id="year-running">{data.year} er ikke afsluttet: tallene er foreløbige '
-                   f'og gælder til og med {e(fmt_date(data.as_of))}. Mål, hvis periode stadig løber, er mærket '
-                   f'„foreløbig“, og deres prognose er vist som en stiplet søjle.</p>')
-    counts = data.status_counts()
-    out.append('<p class="summary">' + "".join(
-        f'<span class="status-{s}">{e(STATUS_SENTENCE[s].rstrip("."))}: {counts[s]}</span>'
-        for s in STATUS_ORDER if counts[s]) + "</p>")
-    for spor, goals in data.goals_by_spor():
-        out.append(f'<section class="spor" id="spor-{e(spor)}">')
-        out.append(f"<h2>{e(SPOR_LABELS.get(spor, spor))}</h2>")
-        out.append(f'<div class="annex-head"><div>Mål</div><div>Afrapportering for {data.year}</div></div>')
-        for g in goals:
-            out.append(_goal_html(g, data))
-        out.append("</section>")
-    if data.other_goals:
-        out.append('<p class="sub">Mål i planen uden opgørelse for dette år: ' + "; ".join(
-            f"{e(gid)} (gælder {e(_period_name(period))})" for gid, _, period in data.other_goals) + ".</p>")
-    if data.changes is not None:
-        out.append(_changes_html(data.changes))
-    out.append(_quality_html(data))
-    computed = f", beregnet {fmt_date(data.computed_at.date())} kl. {data.computed_at:%H.%M} UTC" \
-        if data.computed_at else ""
-    out.append(f"<footer>Dannet af nsk-pipeline ud fra marts.goal_attainment{e(computed)}. Tal med dansk "
-               f"talformat; „–“ betyder ikke målt.</footer>")
-    out += ["</main>", "</body>", "</html>"]
-    return "\n".join(out) + "\n"
-
-
+# --------------------------------------------------------------------------- labels
 def _period_name(period: str) -> str:
     return {"annual": "hvert år", "plan": "hele planperioden"}.get(period, period)
-
-
-def _goal_html(g: GoalReport, data: ReportData) -> str:
-    e = html.escape
-    badge = '<span class="badge">foreløbig</span>' if g.period_open and g.status != "naaet" else ""
-    parts = [f'<article class="goal" id="goal-{e(g.goal_id)}" data-goal-id="{e(g.goal_id)}" '
-             f'data-status="{e(g.status)}" data-kind="{e(g.kind)}">',
-             f'<div class="goal-text"><p>{e(g.goal_text)}</p><span class="goal-id">{e(g.goal_id)}'
-             f'{" · milepæl" if g.kind == "milestone" else ""}</span></div>',
-             '<div class="report">',
-             f'<p class="status status-{e(g.status)}">{e(STATUS_SENTENCE.get(g.status, g.status))}{badge}</p>',
-             '<div class="figures">']
-    for line in goal_lines(g, data):
-        cls = ' class="forecast-text"' if line.startswith("Prognose") else ""
-        parts.append(f"<p{cls}>{e(line)}</p>")
-    parts.append("</div>")
-    if g.kind == "numeric" and g.series:
-        parts.append(chart_svg(g))
-    parts += ["</div>", "</article>"]
-    return "\n".join(parts)
-
-
-def _quality_html(data: ReportData) -> str:
-    e = html.escape
-    out = ['<section id="datakvalitet">', "<h2>Datakvalitet</h2>",
-           "<p>Rækker og filer, som ikke er talt med, og kilder, der ikke er opdateret for nylig. Afsnittet "
-           "viser kun antal pr. kilde og regel, aldrig indholdet af rækkerne.</p>",
-           "<h3>Rækker i karantæne</h3>"]
-    if data.quarantine:
-        out.append('<table class="dq" id="dq-quarantine"><thead><tr><th>Kilde</th><th>Kolonne</th><th>Regel</th>'
-                   '<th>Rækker</th></tr></thead><tbody>')
-        for q in data.quarantine:
-            out.append(f"<tr><td>{e(_source(q.source))}</td><td>{e(q.column)}</td><td>{e(q.rule)}</td>"
-                       f'<td class="num">{e(fmt_number(q.rows))}</td></tr>')
-        out.append("</tbody></table>")
-        out.append("<p>I alt: " + "; ".join(f"{e(_source(s))} {e(_rows(n))}"
-                                            for s, n in data.quarantined_rows_by_source.items())
-                   + ". En række kan bryde flere regler.</p>")
-    else:
-        out.append("<p>Ingen rækker i karantæne.</p>")
-    out.append("<h3>Afviste filer</h3>")
-    if data.rejected_files:
-        out.append('<table class="dq" id="dq-files"><thead><tr><th>Kilde</th><th>Fil</th><th>Eksportdato</th>'
-                   '<th>Årsag (fra indlæsningen)</th></tr></thead><tbody>')
-        for f in data.rejected_files:
-            out.append(f"<tr><td>{e(_source(f.source))}</td><td>{e(f.file_name)}</td>"
-                       f"<td>{e(fmt_date(f.export_date))}</td><td>{e(f.reason)}</td></tr>")
-        out.append("</tbody></table>")
-    else:
-        out.append("<p>Ingen afviste filer.</p>")
-    out.append("<h3>Kildernes aktualitet</h3>")
-    if data.sources:
-        out.append('<table class="dq" id="dq-sources"><thead><tr><th>Kilde</th><th>Seneste indlæste eksport</th>'
-                   '<th>Indlæste filer</th><th>Vurdering</th></tr></thead><tbody>')
-        for s in data.sources:
-            verdict, cls = _freshness(s, data.as_of)
-            out.append(f"<tr><td>{e(_source(s.source))}</td><td>{e(fmt_date(s.latest_export))}</td>"
-                       f'<td class="num">{s.files_loaded}</td><td class="{cls}">{e(verdict)}</td></tr>')
-        out.append("</tbody></table>")
-    else:
-        out.append("<p>Ingen oplysninger om indlæste filer.</p>")
-    out.append("</section>")
-    return "\n".join(out)
 
 
 def _rows(n: int) -> str:
@@ -723,107 +470,98 @@ def _delivery_line(d: Any) -> str:
     return line
 
 
-def _changes_html(c: Any) -> str:
-    e = html.escape
-    out = ['<section id="aendringer">', f"<h2>{CHANGES_TITLE}</h2>", f"<p>{e(_changes_intro(c))}</p>"]
-    if c.changes:
-        out.append('<table class="dq" id="changes"><thead><tr><th>Mål / indikator</th><th>År</th><th>Før</th>'
-                   '<th>Nu</th><th>Status</th></tr></thead><tbody>')
-        for r in c.changes:
-            what, year, old, new, status = _change_cells(r)
-            out.append(f"<tr><td>{e(what)}</td><td>{year}</td><td class=\"num\">{e(old)}</td>"
-                       f"<td class=\"num\">{e(new)}</td><td>{e(status)}</td></tr>")
-        out.append("</tbody></table>")
-    if c.previous is not None:
-        out.append("<h3>Leverancer siden da</h3>")
-        out.append("<ul id=\"changes-files\">" + "".join(f"<li>{e(_delivery_line(d))}</li>" for d in c.deliveries)
-                   + "</ul>" if c.deliveries else "<p>Ingen nye eller ændrede filer.</p>")
-    out.append("</section>")
-    return "\n".join(out)
+# --------------------------------------------------------------------------- rendering: three outputs
+# One data model, one set of formatting functions; the layouts are templates in templates/:
+# report.html.j2 (autoescaped), report.md.j2 and status.docx (docxtpl: a Word document with Jinja
+# tags, which the municipality may replace with its own, NSK_REPORT_DOCX_TEMPLATE).
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+DEFAULT_DOCX_TEMPLATE = TEMPLATES / "status.docx"
 
 
-def _changes_markdown(c: Any) -> list[str]:
-    out = [f"## {CHANGES_TITLE}", "", _md(_changes_intro(c)), ""]
-    if c.changes:
-        out += ["| Mål / indikator | År | Før | Nu | Status |", "|---|---|---:|---:|---|"]
-        out += ["| " + " | ".join(_md(x) for x in _change_cells(r)) + " |" for r in c.changes]
-        out.append("")
-    if c.previous is not None:
-        out += ["### Leverancer siden da", ""]
-        out += [f"- {_md(_delivery_line(d))}" for d in c.deliveries] if c.deliveries else \
-            ["Ingen nye eller ændrede filer."]
-        out.append("")
-    return out
+def status_sentence(status: str) -> str:
+    return STATUS_SENTENCE.get(status, status)
 
 
-# --------------------------------------------------------------------------- Markdown
+def provisional(goal: GoalReport) -> bool:
+    """A goal whose period still runs and that is not yet reached: its figures are provisional."""
+    return goal.period_open and goal.status != "naaet"
 
 
-def _md(text: str) -> str:
+def series_value(goal: GoalReport, p: ChartPoint) -> str:
+    value = fmt_value(p.value, goal.unit) if p.value is not None else "–"
+    if p.forecast is not None:
+        value += f" (prognose {fmt_value(p.forecast, goal.unit, whole=True)})"
+    return value
+
+
+def target_applies(goal: GoalReport, p: ChartPoint) -> bool:
+    return not p.context and (goal.period in ("annual", "plan") or str(p.year) == goal.period)
+
+
+def _template_globals() -> dict[str, Any]:
+    return {
+        "fmt_date": fmt_date, "fmt_number": fmt_number, "fmt_value": fmt_value, "fmt_percent": fmt_percent,
+        "goal_lines": goal_lines, "status_sentence": status_sentence,
+        "status_label": lambda s: status_sentence(s).rstrip("."), "provisional": provisional,
+        "spor_label": lambda spor: SPOR_LABELS.get(spor, spor), "period_name": _period_name,
+        "source_label": _source, "rows": _rows, "freshness": _freshness, "series_value": series_value,
+        "target_applies": target_applies, "changes_title": CHANGES_TITLE, "changes_intro": _changes_intro,
+        "change_cells": _change_cells, "delivery_line": _delivery_line, "chart_svg": chart_svg,
+    }
+
+
+@functools.cache
+def _environment(kind: str) -> jinja2.Environment:
+    # StrictUndefined: a misspelt name in a template (the municipality's too) is an error, not a blank
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=kind == "html",
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                             undefined=jinja2.StrictUndefined)
+    env.filters["md"] = _md
+    env.globals.update(_template_globals())
+    return env
+
+
+def _md(text: Any) -> str:
     """Text safe inside Markdown (and inside a table cell)."""
     text = re.sub(r"([\\`*\[\]|<>#])", r"\\\1", str(text))
     text = re.sub(r"(?<!\w)_|_(?!\w)", r"\\_", text)  # an underscore inside a word is not emphasis
     return text.replace("\n", " ")
 
 
+def render_html(data: ReportData) -> str:
+    css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
+    return _environment("html").get_template("report.html.j2").render(data=data, css=Markup(css))
+
+
 def render_markdown(data: ReportData) -> str:
-    out = [f"# Status på handleplanens mål: afrapportering for {data.year}", "",
-           f"{_md(data.plan_name)} ({_md(data.plan_id)}, {data.first_year}-{data.last_year})", "",
-           f"Opgjort pr. {fmt_date(data.as_of)}: eksporter dateret efter denne dato er ikke medregnet.", ""]
-    if data.year_running:
-        out += [f"> {data.year} er ikke afsluttet: tallene er foreløbige og gælder til og med "
-                f"{fmt_date(data.as_of)}. Prognoser er markeret.", ""]
-    counts = data.status_counts()
-    out += ["; ".join(f"{STATUS_SENTENCE[s].rstrip('.')}: {counts[s]}" for s in STATUS_ORDER if counts[s]), ""]
-    for spor, goals in data.goals_by_spor():
-        out += [f"## {SPOR_LABELS.get(spor, spor)}", ""]
-        for g in goals:
-            mark = " (foreløbig)" if g.period_open and g.status != "naaet" else ""
-            out += [f"### {_md(g.goal_id)}", "", f"**Mål:** {_md(g.goal_text)}", "",
-                    f"**{STATUS_SENTENCE.get(g.status, g.status)}**{mark}", ""]
-            for line in goal_lines(g, data):
-                out += [_md(line), ""]
-            if g.kind == "numeric" and g.series:
-                out += ["| År | Resultat | Måltal |", "|---|---:|---:|"]
-                for p in [p for p in g.series if p.year <= data.year]:
-                    value = fmt_value(p.value, g.unit) if p.value is not None else "–"
-                    if p.forecast is not None:
-                        value += f" (prognose {fmt_value(p.forecast, g.unit, whole=True)})"
-                    applies = not p.context and (g.period in ("annual", "plan") or str(p.year) == g.period)
-                    out.append(f"| {p.year} | {_md(value)} | "
-                               f"{_md(fmt_value(g.target, g.unit)) if applies else ''} |")
-                out.append("")
-    if data.other_goals:
-        out += ["Mål i planen uden opgørelse for dette år: " + "; ".join(
-            f"{_md(gid)} (gælder {_md(_period_name(period))})" for gid, _, period in data.other_goals) + ".", ""]
-    if data.changes is not None:
-        out += _changes_markdown(data.changes)
-    out += ["## Datakvalitet", "", "### Rækker i karantæne", ""]
-    if data.quarantine:
-        out += ["| Kilde | Kolonne | Regel | Rækker |", "|---|---|---|---:|"]
-        out += [f"| {_md(_source(q.source))} | {_md(q.column)} | {_md(q.rule)} | {fmt_number(q.rows)} |"
-                for q in data.quarantine]
-        out += ["", "I alt: " + "; ".join(f"{_md(_source(s))} {_rows(n)}"
-                                          for s, n in data.quarantined_rows_by_source.items()) + ".", ""]
-    else:
-        out += ["Ingen rækker i karantæne.", ""]
-    out += ["### Afviste filer", ""]
-    if data.rejected_files:
-        out += ["| Kilde | Fil | Eksportdato | Årsag |", "|---|---|---|---|"]
-        out += [f"| {_md(_source(f.source))} | {_md(f.file_name)} | {fmt_date(f.export_date)} | {_md(f.reason)} |"
-                for f in data.rejected_files]
-        out.append("")
-    else:
-        out += ["Ingen afviste filer.", ""]
-    out += ["### Kildernes aktualitet", ""]
-    if data.sources:
-        out += ["| Kilde | Seneste indlæste eksport | Indlæste filer | Vurdering |", "|---|---|---:|---|"]
-        out += [f"| {_md(_source(s.source))} | {fmt_date(s.latest_export)} | {s.files_loaded} | "
-                f"{_md(_freshness(s, data.as_of)[0])} |" for s in data.sources]
-        out.append("")
-    else:
-        out += ["Ingen oplysninger om indlæste filer.", ""]
-    return "\n".join(out).rstrip() + "\n"
+    text = _environment("markdown").get_template("report.md.j2").render(data=data)
+    return re.sub(r"\n{3,}", "\n\n", text).rstrip() + "\n"
+
+
+CHART_WIDTH_MM = 125  # fits the shipped template's report column (141 mm)
+
+
+def render_docx(data: ReportData, out: str | Path, template: str | Path | None = None) -> Path:
+    """The report as a Word document, from `template` (a .docx with docxtpl's Jinja tags; default
+    the shipped templates/status.docx). The template sees `data`, the formatting functions above
+    and `charts` (goal id → the chart as an image, for numeric goals)."""
+    from docx.shared import Mm
+    from docxtpl import DocxTemplate, InlineImage
+
+    path = Path(template) if template else DEFAULT_DOCX_TEMPLATE
+    if not path.is_file():
+        raise ReportError(f"Word-skabelonen {path} findes ikke (NSK_REPORT_DOCX_TEMPLATE / --docx-template)")
+    try:
+        tpl = DocxTemplate(path)
+        charts = {g.goal_id: InlineImage(tpl, io.BytesIO(chart_png(g)), width=Mm(CHART_WIDTH_MM))
+                  for g in data.goals if g.kind == "numeric" and g.series}
+        tpl.render({"data": data, "charts": charts}, jinja_env=_environment("docx"), autoescape=True)
+    except (jinja2.TemplateError, zipfile.BadZipFile, KeyError, ValueError) as e:
+        raise ReportError(f"Word-skabelonen {path} kan ikke bruges: {type(e).__name__}: {e}") from None
+    out = Path(out)
+    tpl.save(out)
+    return out
 
 
 # --------------------------------------------------------------------------- files and CLI
@@ -834,24 +572,36 @@ def report_basename(plan: str, year: int) -> str:
     return f"nsk-status-{safe}-{int(year)}"
 
 
-def write_report(warehouse: Warehouse, plan: str, year: int, out_dir: str | Path) -> tuple[Path, Path]:
-    """Write `<out_dir>/nsk-status-<plan>-<year>.html` and `.md`; return both paths."""
+class ReportFiles(NamedTuple):
+    html: Path
+    markdown: Path
+    docx: Path
+
+
+def write_report(warehouse: Warehouse, plan: str, year: int, out_dir: str | Path,
+                 docx_template: str | Path | None = None) -> ReportFiles:
+    """Write `<out_dir>/nsk-status-<plan>-<year>.html`, `.md` and `.docx` (the Word document from
+    `docx_template`, default the shipped one); return the three paths."""
     data = load_report_data(warehouse, plan, year)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    base = report_basename(plan, year)
-    html_path, md_path = out / f"{base}.html", out / f"{base}.md"
-    html_path.write_text(render_html(data), encoding="utf-8")
-    md_path.write_text(render_markdown(data), encoding="utf-8")
-    return html_path, md_path
+    base = out / report_basename(plan, year)
+    files = ReportFiles(base.with_suffix(".html"), base.with_suffix(".md"), base.with_suffix(".docx"))
+    render_docx(data, files.docx, docx_template)  # first: a bad template must not leave half a set
+    files.html.write_text(render_html(data), encoding="utf-8")
+    files.markdown.write_text(render_markdown(data), encoding="utf-8")
+    return files
 
 
 def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add `report` to the `nsk` command's subparsers (`nsk report --plan HP2024 --year 2024`)."""
-    p = subparsers.add_parser("report", help="write the yearly status report (HTML and Markdown) for a plan")
+    p = subparsers.add_parser("report", help="write the yearly status report (HTML, Markdown and Word) for a plan")
     p.add_argument("--plan", required=True, help="plan id, e.g. HP2024")
     p.add_argument("--year", required=True, type=int, help="the year to report on, e.g. 2024")
     p.add_argument("--out", default=None, help=f"output folder (default NSK_REPORTS_DIR, else {DEFAULT_OUT_DIR}/)")
+    p.add_argument("--docx-template", default=None, metavar="PATH",
+                   help="the Word template (.docx with docxtpl tags; default NSK_REPORT_DOCX_TEMPLATE, else the "
+                        "shipped templates/status.docx)")
     p.set_defaults(func=report_cli)
     return p
 
@@ -870,12 +620,14 @@ def report_cli(args: argparse.Namespace) -> int:
         print(f"nsk: {e}: run `nsk materialize` first, or check the setting", file=sys.stderr)
         return 2
     try:
-        html_path, md_path = write_report(wh, args.plan, int(args.year), out)
+        template = getattr(args, "docx_template", None) or settings.report_docx_template
+        files = write_report(wh, args.plan, int(args.year), out, template)
     except ReportError as e:
         print(f"nsk: {e}", file=sys.stderr)
         return 2
     finally:
         wh.dispose()
-    print(f"nsk: report written: {html_path}")
-    print(f"nsk: markdown: {md_path}")
+    print(f"nsk: report written: {files.html}")
+    print(f"nsk: markdown: {files.markdown}")
+    print(f"nsk: word: {files.docx}")
     return 0
