@@ -126,6 +126,16 @@ else:  # until definitions.py wires the schedule in
     defs = dg.Definitions.merge(_base, dg.Definitions(schedules=schedules, jobs=jobs))
 """
 
+# The daemon's instance with a run launcher that executes the run it creates, in this process.
+EXECUTING_DAEMON = """\
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: DefaultRunCoordinator
+run_launcher:
+  module: dagster._core.launcher.sync_in_memory_run_launcher
+  class: SyncInMemoryRunLauncher
+"""
+
 
 class Scheduler:
     """The scheduler daemon's own code path (`launch_scheduled_runs`) over an instance configured
@@ -227,14 +237,7 @@ def test_the_daemons_tick_runs_a_refresh_equal_to_a_full_run(tmp_path, monkeypat
     assert materialize({}) == 0  # the previous quarter's refresh
     course_into_next_year(raw)  # then a correction arrives
 
-    scheduler = Scheduler(tmp_path, monkeypatch, """\
-        run_coordinator:
-          module: dagster._core.run_coordinator
-          class: DefaultRunCoordinator
-        run_launcher:
-          module: dagster._core.launcher.sync_in_memory_run_launcher
-          class: SyncInMemoryRunLauncher
-        """)
+    scheduler = Scheduler(tmp_path, monkeypatch, EXECUTING_DAEMON)
     with scheduler.instance as instance:
         scheduler.wake(datetime(2026, 1, 4, 12, 0, tzinfo=CPH))
         scheduler.wake(datetime(2026, 1, 5, 6, 1, tzinfo=CPH))

@@ -147,20 +147,13 @@ def test_the_sensors_tick_through_the_daemon_launches_a_run(tmp_path, monkeypatc
     from dagster._daemon.sensor import execute_sensor_iteration
     from dagster._time import get_current_timestamp
 
-    from nsk_pipeline_tests.test_schedule import Scheduler
+    from nsk_pipeline_tests.test_schedule import EXECUTING_DAEMON, Scheduler
 
     folder = Folder(tmp_path, monkeypatch)
     monkeypatch.setattr(sensors, "_now", get_current_timestamp)  # the daemon's frozen clock
     folder.write(COURSES, HEADER + "RK26-01;10-01-2026;jobcenter;Jobcenter København;12;gennemfoert\n"
                  "RK26-02;20-01-2026;boligomraade;Beboerhuset;8;gennemfoert\n")
-    daemon = Scheduler(tmp_path, monkeypatch, """\
-        run_coordinator:
-          module: dagster._core.run_coordinator
-          class: DefaultRunCoordinator
-        run_launcher:
-          module: dagster._core.launcher.sync_in_memory_run_launcher
-          class: SyncInMemoryRunLauncher
-        """)
+    daemon = Scheduler(tmp_path, monkeypatch, EXECUTING_DAEMON)
     with daemon.instance as instance:
         remote = None
 
