@@ -479,9 +479,9 @@ def _quarantine(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> pd.DataFram
     """Rows that break a rule, and versions in a same-date conflict, each with its reasons (codes,
     `reason_codes`, and their English text, `reasons`), a note on which version of its key still
     counts, and its raw values (sensitive ones masked)."""
-    still = ("json_object('code', 'still_counts', 'column', NULL, 'params', json_object("
-             "'file', k.source_file, 'row', CAST(k.source_row AS VARCHAR), "
-             "'export_date', strftime(k.export_date, '%Y-%m-%d')))::VARCHAR")
+    still = ("CASE WHEN k._id IS NOT NULL THEN json_object('code', 'still_counts', 'column', NULL, 'params', "
+             "json_object('file', k.source_file, 'row', CAST(k.source_row AS VARCHAR), "
+             "'export_date', strftime(k.export_date, '%Y-%m-%d')))::VARCHAR END")
     none_counts = "json_object('code', 'no_version_counts', 'column', NULL, 'params', json_object())::VARCHAR"
     kept = set(_raw_kept(spec))
     row_data = "to_json(struct_pack(" + ", ".join(
@@ -509,7 +509,7 @@ def _quarantine(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> pd.DataFram
         ORDER BY q.source_file, q.source_row""").df()
     frame["export_date"] = pd.to_datetime(frame["export_date"]).dt.date
     frame["record_key"] = frame["record_key"].astype(object).where(frame["record_key"].notna(), None)
-    frame["reasons"] = [reasons.english(codes) for codes in frame["reason_codes"]]
+    frame["reasons"] = pd.Series([reasons.english(c) for c in frame["reason_codes"]], index=frame.index, dtype=object)
     return frame[QUARANTINE_COLUMNS]
 
 

@@ -45,7 +45,7 @@ REASONS: dict[str, Reason] = {
     "born_after_oprettet": Reason("birth date after oprettet", "fødselsdato efter oprettelsesdatoen"),
     "below_minimum": Reason("below the allowed minimum[ {minimum}]", "under den tilladte mindsteværdi"),
     "above_maximum": Reason("above the allowed maximum[ {maximum}]", "over den tilladte højeste værdi"),
-    "wrong_length": Reason("not {min_length} to {max_length} characters long", "forkert længde"),
+    "wrong_length": Reason("length not between {min_length} and {max_length}", "forkert længde"),
     # the sources' own row rules (schemas)
     "borgersag_needs_cpr": Reason("a borgersag needs a valid CPR number", "en borgersag kræver et gyldigt CPR-nummer"),
     "borgersag_needs_risk": Reason("a borgersag needs a risk level", "en borgersag kræver et risikoniveau"),
