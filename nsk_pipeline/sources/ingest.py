@@ -405,7 +405,8 @@ def _check_rows(con: duckdb.DuckDBPyConnection, spec: SourceSpec, schema) -> Non
     batches = con.cursor().sql(f"SELECT {cols} FROM rows").to_arrow_reader(VALIDATE_BATCH_ROWS)
     found = list(row_failures(schema, batches, "_id"))
     failures = (pl.concat(found) if found else
-                pl.DataFrame(schema={"_id": pl.Int64, "column": pl.Utf8, "code": pl.Utf8, "reason": pl.Utf8})).to_arrow()
+                pl.DataFrame(schema={"_id": pl.Int64, "column": pl.Utf8, "code": pl.Utf8, "reason": pl.Utf8})
+                ).to_arrow()
     con.register("rule_failures", failures)
     # a typing error is its code and parameters; the entry adds its column
     typing = ", ".join(f"CASE WHEN {ident('_e_' + c.name)} IS NOT NULL THEN json_object("

@@ -222,7 +222,8 @@ def row_failures(schema: pa.DataFrameSchema, batches: Iterator[pa_arrow.RecordBa
         ids = frame[id_column].gather(cases["index"].cast(pl.UInt32))
         yield pl.DataFrame({id_column: ids, "column": [e["column"] for e in found],
                             "code": [e["code"] for e in found],
-                            "reason": [json.dumps(e, ensure_ascii=False, separators=(",", ":")) for e in found]}).unique()
+                            "reason": [json.dumps(e, ensure_ascii=False, separators=(",", ":")) for e in found]}
+                           ).unique()
 
 
 def _entry(schema: pa.DataFrameSchema, context: str, column: str | None, check: str,

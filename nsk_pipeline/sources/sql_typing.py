@@ -294,10 +294,11 @@ def typed_columns(spec: SourceSpec, export_date: str, absent: frozenset[str] = f
         elif col.kind == "code":
             first.append(f"{_code_case(c, col.codes)} AS {h('k')}")
             blank = literal(col.default) if col.default is not None else "NULL"
+            allowed = literal(_listing(col.codes))
             values.append(f"CASE WHEN {c} IS NULL THEN {blank} ELSE {h('k')} END AS {c}")
             missing = literal(MISSING) if col.required and col.default is None else "NULL"
             errors.append(f"CASE WHEN {c} IS NULL THEN {missing} WHEN {h('k')} IS NULL "
-                          f"THEN {coded('code_not_allowed', value=f'nsk_quote({c})', allowed=literal(_listing(col.codes)))} END")
+                          f"THEN {coded('code_not_allowed', value=f'nsk_quote({c})', allowed=allowed)} END")
         elif col.kind == "code_list":
             raise ValueError("a code list is typed per distinct text (typing_relation)")
         elif col.kind == "year":
@@ -389,15 +390,15 @@ def code_list_lookup(col: ColumnSpec, distinct: str) -> str:
     mapped = f"list_transform({h('l')}, lambda x: {_code_case('x', col.codes)})"
     unknown = f"list_filter({h('l')}, lambda x, i: {h('m')}[i] IS NULL)"
     first = f"list_filter({h('x')}, lambda x, i: list_position({h('x')}, x) = i)"
-    listing = _listing(col.codes)
+    listing = literal(_listing(col.codes))
     values = f"array_to_string(list_transform({first}[1:5], lambda x: nsk_quote(x)), ', ')"
     missing = literal(MISSING) if col.required else "NULL"
     return f"""(SELECT {c} AS {h('lk')},
         CASE WHEN len({h('x')}) = 0 AND len({h('l')}) > 0
             THEN array_to_string(list_sort(list_distinct({h('m')})), '|') END AS {h('lv')},
         CASE WHEN {c} IS NULL OR len({h('l')}) = 0 THEN {missing}
-            WHEN len({first}) = 1 THEN {coded('code_not_allowed', value=f'nsk_quote({first}[1])', allowed=literal(listing))}
-            WHEN len({first}) > 1 THEN {coded('codes_not_allowed', values=values, allowed=literal(listing))}
+            WHEN len({first}) = 1 THEN {coded('code_not_allowed', value=f'nsk_quote({first}[1])', allowed=listing)}
+            WHEN len({first}) > 1 THEN {coded('codes_not_allowed', values=values, allowed=listing)}
             END AS {h('le')}
         FROM (SELECT *, {unknown} AS {h('x')} FROM (SELECT *, {mapped} AS {h('m')} FROM (
             SELECT {c}, {parts} AS {h('l')} FROM {distinct}))))"""
