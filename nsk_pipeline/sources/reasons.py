@@ -86,16 +86,11 @@ def fill(template: str, params: dict) -> str:
     while "[" in rest:
         before, _, after = rest.partition("[")
         optional, _, rest = after.partition("]")
-        out.append(_format(before, params))
-        names = {name for _, name, _, _ in string.Formatter().parse(optional) if name}
-        if names <= params.keys():
-            out.append(_format(optional, params))
-    out.append(_format(rest, params))
+        out.append(before.format_map(params))
+        if template_params(optional) <= params.keys():
+            out.append(optional.format_map(params))
+    out.append(rest.format_map(params))
     return "".join(out)
-
-
-def _format(text: str, params: dict) -> str:
-    return text.format_map(params)
 
 
 def template_params(template: str) -> set[str]:
