@@ -33,7 +33,7 @@ from nsk_pipeline_tests.conftest import DEMO_RAW, PG_SERVER, create_database, dr
 
 AS_OF = "2026-11-01"
 NEW_ACTIVITIES = "omraade_aktiviteter_2026-10-06.csv"  # the 13 rows
-ACTOR_RULE = "aktoerer: names an actor id that is not in the omraade_aktoerer register"
+ACTOR_RULE = "aktoerer: actor_not_in_register"
 
 
 def _materialize_sources(url: str, raw: Path, sources: list[str]) -> dg.ExecuteInProcessResult:

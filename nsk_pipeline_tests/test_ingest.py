@@ -26,6 +26,7 @@ import pytest
 from nsk_pipeline.core.settings import SettingsError
 from nsk_pipeline.sources.ingest import QUARANTINE_COLUMNS, SourceResult, ingest_source
 from nsk_pipeline.sources.specs import SOURCES
+from nsk_pipeline_tests.test_reasons import assert_known_codes
 
 AS_OF = dt.date(2026, 3, 1)
 KEY = b"ingest-test-key-not-a-secret"
@@ -190,6 +191,8 @@ def assert_rows_balance(result: SourceResult, rows_written: dict[str, int] | Non
     if len(result.staged):
         current = result.staged[result.staged["er_gaeldende"]]
         assert not current.duplicated(["source_file", "source_row"]).any()
+    # every reason is a code of the table with its column, and `reasons` is their English text
+    assert_known_codes(result.source, result.quarantine)
 
 
 def load_of(result: SourceResult, file_name: str) -> pd.Series:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ import pandas as pd
 import pytest
 
 from nsk_pipeline.core import tables
+from nsk_pipeline.sources import reasons
 from nsk_pipeline.core.warehouse import Warehouse
 from nsk_pipeline.goals.attainment import goal_attainment
 from nsk_pipeline.goals.registry import load_registry
@@ -131,18 +133,21 @@ def make_warehouse(url: str, as_of: date = AS_OF) -> Warehouse:
                    "indicator_breakdown": _breakdown(), "indicators": indicators, "goals": goals})
     wh = Warehouse(url)
     publish(wh, marts)
+    e = reasons.entry
     quarantine = pd.DataFrame([
         ("vejlederlog", "vejlederlog_2025-01-10.csv", date(2025, 1, 10), 7, "r-7",
-         "cpr: not a CPR number (expected DDMMYY-SSSS)", f'{{"cpr": "***", "x": "{FAKE_PSEUDONYM}"}}'),
+         [e("not_a_cpr", "cpr")], f'{{"cpr": "***", "x": "{FAKE_PSEUDONYM}"}}'),
         ("vejlederlog", "vejlederlog_2025-01-10.csv", date(2025, 1, 10), 9, "r-9",
-         "type: 'borgrsag' is not one of: borgersag, henvendelse; risikoniveau: a borgersag needs a risk level",
-         '{"cpr": "***"}'),
+         [e("code_not_allowed", "type", value="'borgrsag'", allowed="borgersag, henvendelse"),
+          e("borgersag_needs_risk", "risikoniveau")], '{"cpr": "***"}'),
         ("skoleforloeb", "skoleforloeb_2025-01-05.csv", date(2025, 1, 5), 3, "buf | 17",
-         "antal_elever: not a number", f'{{"note": "{FAKE_CPR}"}}'),
+         [e("not_a_number", "antal_elever")], f'{{"note": "{FAKE_CPR}"}}'),
         ("skoleforloeb", "skoleforloeb_2025-01-05.csv", date(2025, 1, 5), 4, "buf | 18",
-         "conflict: key buf | 18 has different values in versions with the same export date 2025-01-05 "
-         "(a row 4, b row 4); no valid version of this key counts", "{}"),
-    ], columns=["source", "file_name", "export_date", "row_number", "record_key", "reasons", "row_data"])
+         [e("duplicate_key_same_export", key="buf | 18", export_date="2025-01-05", versions="a row 4, b row 4"),
+          e("no_version_counts")], "{}"),
+    ], columns=["source", "file_name", "export_date", "row_number", "record_key", "reason_codes", "row_data"])
+    quarantine["reason_codes"] = [json.dumps(codes) for codes in quarantine["reason_codes"]]
+    quarantine["reasons"] = [reasons.english(codes) for codes in quarantine["reason_codes"]]
     loads = pd.DataFrame([
         ("skoleforloeb", "skoleforloeb_2026-04-07.csv", date(2026, 4, 7), "loaded", None),
         ("vejlederlog", "vejlederlog_2026-04-07.csv", date(2026, 4, 7), "loaded", None),
@@ -183,12 +188,14 @@ def test_danish_number_format():
 
 
 def test_reason_labels_keep_column_and_rule_never_the_value():
-    assert reason_label("type: 'borgrsag' is not one of: borgersag, henvendelse") == ("type", "ikke en tilladt kode")
-    assert reason_label("cpr: not a valid CPR number: the date part is not a real date") == (
-        "cpr", "ugyldigt CPR-nummer")
-    assert reason_label("the version still counting is f.csv row 3 (export date 2025-01-01)") is None
-    assert reason_label("conflict: key a | 1 has different values")[0] == "(nøgle)"
-    column, rule = reason_label("aar: some new rule, got '1999x'")
+    e = reasons.entry
+    assert reason_label(e("code_not_allowed", "type", value="'borgrsag'", allowed="borgersag, henvendelse")) == (
+        "type", "ikke en tilladt kode")
+    assert reason_label(e("cpr_date_not_real", "cpr")) == ("cpr", "ugyldigt CPR-nummer")
+    assert reason_label(e("still_counts", file="f.csv", row=3, export_date="2025-01-01")) is None
+    assert reason_label(e("duplicate_key_same_export", key="a | 1", export_date="2025-01-01", versions="x"))[0] == (
+        "(nøgle)")
+    column, rule = reason_label(e("not_a_year", "aar", value="'1999x'"))
     assert column == "aar" and "1999x" not in rule
 
 

@@ -97,19 +97,16 @@ GOALS = [
     C("source_file", sa.Text, "the registry file the goal was loaded from"),
 ]
 
-# What ingest appends to a quarantined row's reasons to say which version of its key counts
-# instead: notes, not reasons (reason counts and reports leave them out).
-STILL_COUNTS = "the version still counting is"
-NO_VERSION_COUNTS = "no valid version of this key counts"
-VERSION_NOTES = (STILL_COUNTS, NO_VERSION_COUNTS)
-
 REJECTED_ROWS = [
     C("source", sa.Text, "the source folder"),
     C("file_name", sa.Text, "the export file"),
     C("export_date", sa.Date, "the file's export date"),
     C("row_number", sa.BigInteger, "the row in the file as a spreadsheet shows it (header = row 1)"),
     C("record_key", sa.Text, "the row's key, normalised, where it has one"),
-    C("reasons", sa.Text, "every reason the row was rejected, '; '-separated"),
+    C("reasons", sa.Text, "every reason the row was rejected, '; '-separated, and which version of its key "
+      "counts instead: the English text of reason_codes"),
+    C("reason_codes", sa.Text, "the same as JSON text: a list of {code, column, params}, the codes and their "
+      "Danish and English texts in nsk_pipeline/sources/reasons.py (notes still_counts, no_version_counts)"),
     C("row_data", sa.Text, "the row as read (JSON), with sensitive values masked"),
     C("run_id", sa.Text, "the Dagster run that quarantined it"),
 ]

@@ -6,7 +6,7 @@ for numeric goals, a chart of the indicator across the plan's years with the tar
 with a data quality section.
 
 Plain functions, no Dagster. The report reads only `marts.*`, `quarantine.rejected_rows` (source
-and reasons, never the row data) and `meta.file_loads`; it never shows a CPR number or a
+and reason codes, never the row data) and `meta.file_loads`; it never shows a CPR number or a
 pseudonym.
 """
 
@@ -28,11 +28,11 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from nsk_pipeline.core.tables import VERSION_NOTES
 from nsk_pipeline.core.warehouse import Warehouse
 from nsk_pipeline.marts.report_view import SPOR_LABELS
 from nsk_pipeline.reports.chart import chart_png, chart_svg
 from nsk_pipeline.reports.formatting import fmt_date, fmt_number, fmt_percent, fmt_value, target_phrase
+from nsk_pipeline.sources import reasons
 
 SPOR_ORDER = tuple(SPOR_LABELS)
 STATUS_SENTENCE = {
@@ -275,62 +275,25 @@ def load_report_data(warehouse: Warehouse, plan: str, year: int) -> ReportData:
     )
 
 
-# Quarantine reasons are "column: rule" strings written by the pipeline in English; the report
-# shows the column and the rule in Danish, never a value from the row.
-_RULES = [
-    (r"^missing value", "mangler værdi"),
-    (r"^not a date", "ikke en dato"),
-    (r"^not a real date", "ikke en gyldig dato"),
-    (r"^not a whole number", "ikke et helt tal"),
-    (r"^not a number", "ikke et tal"),
-    (r"^negative count", "negativt antal"),
-    (r"^number too large", "for stort tal"),
-    (r"^ambiguous number", "tvetydigt tal (komma efterfulgt af tre cifre)"),
-    (r"^not a year", "ikke et årstal"),
-    (r"is not one of|are not among|not one of the allowed codes", "ikke en tilladt kode"),
-    (r"after the file's export date", "efter filens eksportdato"),
-    (r"^not a CPR number", "ikke et CPR-nummer"),
-    (r"^not a valid CPR number", "ugyldigt CPR-nummer"),
-    (r"^birth date after", "fødselsdato efter oprettelsesdatoen"),
-    (r"needs a valid CPR number", "en borgersag kræver et gyldigt CPR-nummer"),
-    (r"needs a risk level", "en borgersag kræver et risikoniveau"),
-    (r"^before (\w+)", r"før \1"),
-    (r"actor id that is not in", "henviser til en aktør, der ikke er i aktørregistret"),
-    (r"not a milestone goal", "ikke en milepæl i målregistret"),
-    (r"below the allowed minimum", "under den tilladte mindsteværdi"),
-    (r"above the allowed maximum", "over den tilladte højeste værdi"),
-]
-
-
-def reason_label(reason: str) -> tuple[str, str] | None:
-    """(column, rule in Danish) of one quarantine reason; None for the pipeline's annotations."""
-    reason = reason.strip()
-    if not reason or reason.startswith(VERSION_NOTES):
+# Quarantine reasons are stored as codes with their column (`reason_codes`); the report shows the
+# column and the code's Danish text from the one table of reasons, never a value from the row.
+def reason_label(reason: dict) -> tuple[str, str] | None:
+    """(column, rule in Danish) of one stored reason; None for the notes on which version counts."""
+    if reasons.REASONS[reason["code"]].kind != "rule":
         return None
-    if reason.startswith("conflict"):
-        return "(nøgle)", "forskellige værdier i versioner med samme eksportdato"
-    column, _, rule = reason.partition(":") if ":" in reason else ("(række)", "", reason)
-    rule = rule.strip()
-    for pattern, danish in _RULES:
-        m = re.search(pattern, rule)
-        if m:
-            return column.strip(), m.expand(danish) if "\\" in danish else danish
-    # Unknown rule: keep its words, drop anything quoted (a value) and anything after "got".
-    rule = re.sub(r"'[^']*'|\"[^\"]*\"", "…", rule)
-    rule = re.sub(r",?\s*got\b.*$", "", rule)
-    return column.strip(), rule
+    return reason.get("column") or reasons.KEY_COLUMN_DA, reasons.text({**reason, "column": None}, "da")
 
 
 def _quarantine(warehouse: Warehouse) -> tuple[list[QuarantineCount], dict[str, int]]:
     if not warehouse.has_table("quarantine", "rejected_rows"):
         return [], {}
-    df = warehouse.read_sql("SELECT source, reasons FROM quarantine.rejected_rows")
+    df = warehouse.read_sql("SELECT source, reason_codes FROM quarantine.rejected_rows")
     counts: dict[tuple[str, str, str], int] = {}
     by_source: dict[str, int] = {}
-    for source, reasons in zip(df["source"], df["reasons"]):
+    for source, codes in zip(df["source"], df["reason_codes"]):
         by_source[source] = by_source.get(source, 0) + 1
         seen = set()
-        for reason in str(reasons or "").split("; "):
+        for reason in reasons.parse(codes):
             label = reason_label(reason)
             if label is None or label in seen:
                 continue

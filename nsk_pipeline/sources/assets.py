@@ -11,7 +11,7 @@ from nsk_pipeline.core import tables
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.core.warehouse import Column
 from nsk_pipeline.sources.columns import staged_column_descriptions
-from nsk_pipeline.sources.ingest import SourceResult, ingest_source, reason_list, register_actors
+from nsk_pipeline.sources.ingest import SourceResult, ingest_source, reason_counts, register_actors
 from nsk_pipeline.sources.specs import SOURCES, SourceSpec
 
 GROUP = "sources"
@@ -69,16 +69,6 @@ def preview(current: pd.DataFrame, spec: SourceSpec, rows: int = 5) -> str:
     return shown.to_markdown(index=False) if len(shown) else "(no rows)"
 
 
-def _reason_counts(quarantine: pd.DataFrame) -> dict[str, int]:
-    """Quarantine reasons by column and rule, never by value."""
-    counts: dict[str, int] = {}
-    for reasons in quarantine["reasons"]:
-        for reason in reason_list(reasons):
-            label = reason.split(":", 1)[0]
-            counts[label] = counts.get(label, 0) + 1
-    return dict(sorted(counts.items()))
-
-
 def _column_schema(spec: SourceSpec) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(name, kind, description=description)
                                    for name, kind, description in staged_column_descriptions(spec)])
@@ -123,7 +113,7 @@ def _materialization(spec: SourceSpec, result: SourceResult, as_of: str) -> dg.M
         "rows_quarantined": len(result.quarantine),
         "files_loaded": int((loads["status"] == "loaded").sum()),
         "files_rejected": int((loads["status"] == "rejected").sum()),
-        "quarantine_reasons": _reason_counts(result.quarantine),
+        "quarantine_reasons": reason_counts(result.quarantine["reason_codes"]),
         "as_of": as_of,
         "preview": dg.MetadataValue.md(preview(result.head_current(5), spec)),
     })

@@ -54,8 +54,10 @@ def pandera_rules(nsk: NskResource, spec: SourceSpec) -> dg.AssetCheckResult:
         CHECK_BATCH_ROWS)
     with closing(batches):  # on an error, the warehouse connection is given back at once
         found = list(row_failures(schema, batches, "_where"))
-    failures = pl.concat(found) if found else pl.DataFrame(schema={"_where": pl.Utf8, "reason": pl.Utf8})
-    by_rule = dict(sorted(failures.group_by("reason").len().iter_rows()))
+    failures = (pl.concat(found) if found else
+                pl.DataFrame(schema={"_where": pl.Utf8, "column": pl.Utf8, "code": pl.Utf8, "reason": pl.Utf8}))
+    # by column and code (`reasons.label`), never by value
+    by_rule = dict(sorted(failures.group_by(pl.format("{}: {}", "column", "code").alias("rule")).len().iter_rows()))
     failing = failures["_where"].unique(maintain_order=True)
     return dg.AssetCheckResult(passed=failing.is_empty(), metadata={
         "rows_checked": rows, "rows_failing": len(failing),

@@ -34,8 +34,8 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 
-from nsk_pipeline.core.tables import NO_VERSION_COUNTS, STILL_COUNTS, VERSION_NOTES
 from nsk_pipeline.core.warehouse import duckdb_memory_limit
+from nsk_pipeline.sources import reasons
 from nsk_pipeline.sources.readers import (FileRejected, RawExport, drop_export, export_date_from_name, is_data_file,
                                           read_export)
 from nsk_pipeline.sources.schemas import row_failures, schema_for
@@ -53,7 +53,8 @@ TYPING_BATCH_ROWS = 1_000_000
 # Rows pandera validates at a time: polars holds one batch, DuckDB the rest (spilling if need be).
 VALIDATE_BATCH_ROWS = 200_000
 META_COLUMNS = ["export_date", "source_file", "source_row", "er_gaeldende"]
-QUARANTINE_COLUMNS = ["source", "file_name", "export_date", "row_number", "record_key", "reasons", "row_data"]
+QUARANTINE_COLUMNS = ["source", "file_name", "export_date", "row_number", "record_key", "reasons", "reason_codes",
+                      "row_data"]
 FILE_LOAD_COLUMNS = ["source", "file_name", "export_date", "sha256", "status", "reason", "encoding", "separator",
                      "rows_read", "rows_staged", "rows_quarantined", "extra_columns"]
 _SQL_TYPES = {"date": "DATE", "count": "BIGINT", "year": "BIGINT"}
@@ -396,18 +397,22 @@ def _mask_texts(con: duckdb.DuckDBPyConnection, columns: list[str]) -> None:
 
 
 def _check_rows(con: duckdb.DuckDBPyConnection, spec: SourceSpec, schema) -> None:
-    """The reasons of every row that has one (`reasons`, a narrow table: most rows have none):
-    its typing errors, then the pandera rules it breaks in columns that could be typed (a
-    format error already explains the column)."""
+    """The reasons of every row that has one (`reasons`, a narrow table: most rows have none),
+    each an entry of `sources/reasons.py` as JSON text: its typing errors, then the pandera rules
+    it breaks in columns that could be typed (a format error already explains the column)."""
     model_columns = [c for c in schema.columns if c in typed_names(spec) or c == "export_date"]
     cols = ", ".join(ident(c) for c in ["_id", *model_columns])
     batches = con.cursor().sql(f"SELECT {cols} FROM rows").to_arrow_reader(VALIDATE_BATCH_ROWS)
     found = list(row_failures(schema, batches, "_id"))
     failures = (pl.concat(found) if found else
-                pl.DataFrame(schema={"_id": pl.Int64, "reason": pl.Utf8, "column": pl.Utf8})).to_arrow()
+                pl.DataFrame(schema={"_id": pl.Int64, "column": pl.Utf8, "code": pl.Utf8, "reason": pl.Utf8})
+                ).to_arrow()
     con.register("rule_failures", failures)
-    typing = ", ".join(f"CASE WHEN {ident('_e_' + c.name)} IS NOT NULL THEN {literal(c.name + ': ')} || "
-                       f"{ident('_e_' + c.name)} END" for c in spec.columns)
+    # a typing error is its code and parameters; the entry adds its column
+    typing = ", ".join(f"CASE WHEN {ident('_e_' + c.name)} IS NOT NULL THEN json_object("
+                       f"'code', json_extract_string({ident('_e_' + c.name)}, '$.code'), 'column', {literal(c.name)}, "
+                       f"'params', json_extract({ident('_e_' + c.name)}, '$.params'))::VARCHAR END"
+                       for c in spec.columns)
     order = {c.name: i for i, c in enumerate(spec.columns)}
     order_of = "CASE f.column " + " ".join(f"WHEN {literal(c)} THEN {i}" for c, i in order.items()) + " END"
     untyped = "CASE f.column " + " ".join(f"WHEN {literal(c.name)} THEN r.{ident('_e_' + c.name)}"
@@ -472,45 +477,48 @@ def _resolve_versions(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
 
 
 def _quarantine(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> pd.DataFrame:
-    """Rows that break a rule, and versions in a same-date conflict, each with its reasons, a
-    note on which version of its key still counts, and its raw values (sensitive ones masked)."""
-    still = (f"'{STILL_COUNTS} ' || k.source_file || ' row ' || k.source_row || ' (export date ' || "
-             f"strftime(k.export_date, '%Y-%m-%d') || ')'")
+    """Rows that break a rule, and versions in a same-date conflict, each with its reasons (codes,
+    `reason_codes`, and their English text, `reasons`), a note on which version of its key still
+    counts, and its raw values (sensitive ones masked)."""
+    still = ("CASE WHEN k._id IS NOT NULL THEN json_object('code', 'still_counts', 'column', NULL, 'params', "
+             "json_object('file', k.source_file, 'row', CAST(k.source_row AS VARCHAR), "
+             "'export_date', strftime(k.export_date, '%Y-%m-%d')))::VARCHAR END")
+    none_counts = "json_object('code', 'no_version_counts', 'column', NULL, 'params', json_object())::VARCHAR"
     kept = set(_raw_kept(spec))
     row_data = "to_json(struct_pack(" + ", ".join(
         f"{ident(c)} := " + (f"q.{ident('_r_' + c)}" if c in kept else f"q.{ident(c)}") for c in spec.column_names
     ) + "))::VARCHAR"
     frame = con.execute(f"""
         WITH conflicts AS (
-            SELECT v._id, v._key, 'conflict: key ' || v._key || ' has different values in versions with the same '
-                   || 'export date ' || strftime(v.export_date, '%Y-%m-%d') || ' ('
-                   || string_agg(v.source_file || ' row ' || v.source_row, ', ' ORDER BY v._id)
-                      OVER (PARTITION BY v._key, v.export_date) || ')' AS reason
+            SELECT v._id, v._key, json_object('code', 'duplicate_key_same_export', 'column', NULL,
+                   'params', json_object('key', v._key, 'export_date', strftime(v.export_date, '%Y-%m-%d'),
+                       'versions', string_agg(v.source_file || ' row ' || v.source_row, ', ' ORDER BY v._id)
+                                   OVER (PARTITION BY v._key, v.export_date)))::VARCHAR AS reason
             FROM versions v WHERE v._conflicted),
         rejected AS (
             SELECT q._id, q._reasons, {_key_sql(spec)} AS _key FROM rows JOIN reasons q USING (_id)),
         quarantined AS (
-            SELECT r._id, r._key, array_to_string(r._reasons, '; ')
-                   || coalesce('; ' || {still}, '') AS reasons
+            SELECT r._id, r._key, '[' || array_to_string(r._reasons, ',') || coalesce(',' || {still}, '') || ']'
+                   AS reason_codes
             FROM rejected r LEFT JOIN counting k ON k._key = r._key
             UNION ALL
-            SELECT x._id, x._key, x.reason || '; ' || coalesce({still}, '{NO_VERSION_COUNTS}')
+            SELECT x._id, x._key, '[' || x.reason || ',' || coalesce({still}, {none_counts}) || ']'
             FROM conflicts x LEFT JOIN counting k ON k._key = x._key)
         SELECT {literal(spec.name)} AS source, q.source_file AS file_name, q.export_date,
-               q.source_row AS row_number, z._key AS record_key, z.reasons, {row_data} AS row_data
+               q.source_row AS row_number, z._key AS record_key, z.reason_codes, {row_data} AS row_data
         FROM quarantined z JOIN rows q ON q._id = z._id
         ORDER BY q.source_file, q.source_row""").df()
     frame["export_date"] = pd.to_datetime(frame["export_date"]).dt.date
     frame["record_key"] = frame["record_key"].astype(object).where(frame["record_key"].notna(), None)
+    frame["reasons"] = pd.Series([reasons.english(c) for c in frame["reason_codes"]], index=frame.index, dtype=object)
     return frame[QUARANTINE_COLUMNS]
 
 
-def reason_list(reasons: str) -> list[str]:
-    """A quarantine row's reasons, without the notes on which version still counts; every
-    same-date conflict is the one reason "conflict" (its text names keys and files)."""
-    out = []
-    for reason in str(reasons).split("; "):
-        if reason.startswith(VERSION_NOTES):
-            continue
-        out.append("conflict" if reason.startswith("conflict") else reason)
-    return out
+def reason_counts(reason_codes) -> dict[str, int]:
+    """Rows by reason ("column: code", `reasons.label`), each reason counted once per row; the
+    notes on which version still counts are no reasons."""
+    counts: dict[str, int] = {}
+    for codes in reason_codes:
+        for label in dict.fromkeys(reasons.label(r) for r in reasons.rules(codes)):
+            counts[label] = counts.get(label, 0) + 1
+    return dict(sorted(counts.items()))

@@ -2,24 +2,34 @@
 
 SQL types the text (or gives a format error); these models state what a staged row must
 satisfy. Ingest validates the typed rows on Arrow batches from DuckDB (zero-copy into polars)
-and quarantines every row that fails, with pandera's failure cases as its reasons; the blocking
+and quarantines every row that fails, with pandera's failing checks as its reasons (each check
+named by its reason code, `sources/reasons.py`); the blocking
 asset check re-validates the staged tables against the same models.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterator
 
 import pandera.polars as pa
 import polars as pl
 import pyarrow as pa_arrow
 
+from nsk_pipeline.sources import reasons
 from nsk_pipeline.sources.specs import SOURCES, SourceSpec
 
 
 def _not(condition: pl.Expr) -> pl.Expr:
     """A rule "never `condition`": a comparison with a missing value breaks no rule."""
     return condition.fill_null(False).not_()
+
+
+def _rule(code: str, column: str, **params: str):
+    """A row rule of the model: pandera's check named by its reason code, its column and
+    parameters in the check's statistics (row_failures reads them), its message the code's text."""
+    return pa.dataframe_check(name=code, statistics={"column": column, **params},
+                              error=reasons.text(reasons.entry(code, column, **params)))
 
 
 class _Row(pa.DataFrameModel):
@@ -49,7 +59,7 @@ class SkoleforloebRow(_Row):
     pilot: pl.Utf8 = pa.Field(nullable=False, isin=("ja", "nej"))
     status: pl.Utf8 = pa.Field(nullable=False, isin=_codes("skoleforloeb", "status"))
 
-    @pa.dataframe_check(error="dato: after the file's export date")
+    @_rule("date_after_export", "dato")
     def dato_not_after_export(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(_not(pl.col("dato") > pl.col("export_date")))
 
@@ -66,19 +76,19 @@ class VejlederlogRow(_Row):
     afsluttet: pl.Date = pa.Field(nullable=True)
     status: pl.Utf8 = pa.Field(nullable=False, isin=("aktiv", "afsluttet", "annulleret"))
 
-    @pa.dataframe_check(error="cpr: a borgersag needs a valid CPR number")
+    @_rule("borgersag_needs_cpr", "cpr")
     def borgersag_has_cpr(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(_not((pl.col("type") == "borgersag") & pl.col("borger_pseudonym").is_null()))
 
-    @pa.dataframe_check(error="risikoniveau: a borgersag needs a risk level")
+    @_rule("borgersag_needs_risk", "risikoniveau")
     def borgersag_has_risk(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(_not((pl.col("type") == "borgersag") & pl.col("risikoniveau").is_null()))
 
-    @pa.dataframe_check(error="afsluttet: before oprettet")
+    @_rule("before_other", "afsluttet", other="oprettet")
     def closed_after_opened(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(_not(pl.col("afsluttet") < pl.col("oprettet")))
 
-    @pa.dataframe_check(error="oprettet: after the file's export date")
+    @_rule("date_after_export", "oprettet")
     def oprettet_not_after_export(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(_not(pl.col("oprettet") > pl.col("export_date")))
 
@@ -90,7 +100,7 @@ class RettighedskurserRow(_Row):
     deltagere: pl.Int64 = pa.Field(nullable=False, ge=0)
     status: pl.Utf8 = pa.Field(nullable=False, isin=("gennemfoert", "aflyst"))
 
-    @pa.dataframe_check(error="dato: after the file's export date")
+    @_rule("date_after_export", "dato")
     def dato_not_after_export(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(_not(pl.col("dato") > pl.col("export_date")))
 
@@ -105,7 +115,7 @@ class OmraadeAktiviteterRow(_Row):
     aktoerer: pl.Utf8 = pa.Field(nullable=True)
     status: pl.Utf8 = pa.Field(nullable=False, isin=("gennemfoert", "aflyst"))
 
-    @pa.dataframe_check(error="dato: after the file's export date")
+    @_rule("date_after_export", "dato")
     def dato_not_after_export(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(_not(pl.col("dato") > pl.col("export_date")))
 
@@ -117,11 +127,11 @@ class OmraadeAktoererRow(_Row):
     tilsluttet: pl.Date = pa.Field(nullable=False)
     udtraadt: pl.Date = pa.Field(nullable=True)
 
-    @pa.dataframe_check(error="udtraadt: before tilsluttet")
+    @_rule("before_other", "udtraadt", other="tilsluttet")
     def left_after_joined(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(_not(pl.col("udtraadt") < pl.col("tilsluttet")))
 
-    @pa.dataframe_check(error="tilsluttet: after the file's export date")
+    @_rule("date_after_export", "tilsluttet")
     def joined_not_after_export(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(_not(pl.col("tilsluttet") > pl.col("export_date")))
 
@@ -164,12 +174,12 @@ def schema_for(spec: SourceSpec, known_actors: Collection[str] | None = None,
         schema = _add_check(schema, "aktoerer", pa.Check(
             lambda data: data.lazyframe.select(
                 _ids(data.key).list.eval(pl.element().is_in(known)).list.all().fill_null(True)),
-            error="aktoerer: names an actor id that is not in the omraade_aktoerer register"))
+            name="actor_not_in_register", error=reasons.text(reasons.entry("actor_not_in_register", "aktoerer"))))
     if spec.name == "milepaele" and milestone_goals is not None:
         goals = sorted(set(milestone_goals))
         schema = _add_check(schema, "maal_id", pa.Check(
             lambda data: data.lazyframe.select(pl.col(data.key).is_in(goals)),
-            error="maal_id: not a milestone goal in the goal registry"))
+            name="milestone_goal_unknown", error=reasons.text(reasons.entry("milestone_goal_unknown", "maal_id"))))
     return schema
 
 
@@ -188,8 +198,9 @@ def as_model_types(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> pl.DataFr
 
 def row_failures(schema: pa.DataFrameSchema, batches: Iterator[pa_arrow.RecordBatch], id_column: str
                  ) -> Iterator[pl.DataFrame]:
-    """pandera's verdict on Arrow batches: per batch, a frame of (`id_column`, column, reason)
-    for every rule a row breaks (values are never quoted)."""
+    """pandera's verdict on Arrow batches: per batch, a frame of (`id_column`, column, code,
+    reason) for every rule a row breaks; `reason` is the stored entry (`reasons.entry`, JSON),
+    read from the failing check's name and statistics (values are never quoted)."""
     for batch in batches:
         frame = pl.from_arrow(batch)
         if isinstance(frame, pl.Series):  # pragma: no cover - a batch is a table
@@ -205,24 +216,33 @@ def row_failures(schema: pa.DataFrameSchema, batches: Iterator[pa_arrow.RecordBa
             # (the failure case of such a check is a column name or a dtype, never a value)
             raise TypeError("rows not in the model's shape: " + ", ".join(
                 f"{k} {f}" for k, f in zip(broken["check"], broken["failure_case"])))
-        reasons = [_describe(column, check) for column, check in zip(cases["column"], cases["check"])]
+        which = ["schema_context", "column", "check", "check_number"]
+        entries = {key: _entry(schema, *key) for key in cases.select(which).unique().iter_rows()}
+        found = [entries[key] for key in cases.select(which).iter_rows()]
         ids = frame[id_column].gather(cases["index"].cast(pl.UInt32))
-        yield pl.DataFrame({id_column: ids, "reason": reasons}).with_columns(
-            pl.col("reason").str.split_exact(":", 1).struct.field("field_0").alias("column")).unique()
+        yield pl.DataFrame({id_column: ids, "column": [e["column"] for e in found],
+                            "code": [e["code"] for e in found],
+                            "reason": [json.dumps(e, ensure_ascii=False, separators=(",", ":")) for e in found]}
+                           ).unique()
 
 
-def _describe(column: str | None, check: str) -> str:
-    if ": " in check and check.split(":", 1)[0] in _ALL_COLUMNS:
-        return check  # a dataframe check already names its column
-    if check == "not_nullable":
-        return f"{column}: missing value"
-    if check.startswith("isin"):
-        return f"{column}: not one of the allowed codes"
-    if check.startswith("greater_than_or_equal_to"):
-        return f"{column}: below the allowed minimum"
-    if check.startswith("less_than_or_equal_to"):
-        return f"{column}: above the allowed maximum"
-    return f"{column}: fails {check}" if column else check
-
-
-_ALL_COLUMNS = {c.name for s in SOURCES.values() for c in s.columns} | {"export_date"}
+def _entry(schema: pa.DataFrameSchema, context: str, column: str | None, check: str,
+           number: int | None) -> dict:
+    """The reason of one failing check: a row rule names its code and column itself (`_rule`);
+    pandera's built-in checks are known by name, their parameters in their statistics."""
+    if context == "DataFrameSchema":
+        found = schema.checks[number]
+        params = dict(found.statistics or {})
+        return reasons.entry(found.name, params.pop("column"), **params)
+    if number is None:  # pandera's nullable test is no check object
+        return reasons.entry(reasons.PANDERA_CHECKS[check], column)
+    found = schema.columns[column].checks[number]
+    stats = found.statistics or {}
+    if found.name in reasons.REASONS:
+        return reasons.entry(found.name, column)
+    code = reasons.PANDERA_CHECKS[found.name]
+    if code == "code_not_allowed":
+        return reasons.entry(code, column, allowed=", ".join(sorted(map(str, stats["allowed_values"]))))
+    if code == "wrong_length":
+        return reasons.entry(code, column, min_length=stats["min_value"], max_length=stats["max_value"])
+    return reasons.entry(code, column, minimum=stats.get("min_value"), maximum=stats.get("max_value"))

@@ -1,7 +1,8 @@
 """Typing of raw export text in DuckDB SQL: the contract's formats, written once as SQL macros.
 
 Each column of a source's spec becomes a typed value and, where the text cannot be typed, a
-reason (``"<column>: <why>"``). Reasons may quote the offending text, which has had its CPR
+reason: its code and parameters as JSON text (`sources/reasons.py` holds the texts; ingest adds
+the column). A parameter may quote the offending text, which has had its CPR
 numbers masked first (`nsk_mask`, in every column of every source); the CPR column itself is
 never quoted: its reasons are fixed strings.
 
@@ -39,6 +40,7 @@ century rule above (`nsk_cpr_birth`, the CPR column's own), so ten digits that a
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import threading
@@ -47,18 +49,31 @@ import duckdb
 
 from nsk_pipeline.sources.specs import ColumnSpec, SourceSpec
 
-MISSING = "missing value"
-NOT_A_DATE = "not a date (expected DD-MM-YYYY, DD.MM.YYYY or YYYY-MM-DD)"
-NOT_A_REAL_DATE = "not a real date"
-NOT_A_NUMBER = "not a number"
-NOT_WHOLE = "not a whole number"
-NEGATIVE = "negative count"
-TOO_LARGE = "number too large"
-AMBIGUOUS = "ambiguous number (',' followed by three digits could be a thousands separator)"
-NOT_A_YEAR = "not a year (expected YYYY)"
-NOT_A_CPR = "not a CPR number (expected DDMMYY-SSSS)"
-BAD_DATE = "not a valid CPR number: the date part is not a real date"
-BORN_AFTER = "birth date after oprettet"
+def _code(code: str) -> str:
+    """A typing error as the typing query gives it: the reason's code (`sources/reasons.py`) as
+    JSON text, its column added by ingest."""
+    return json.dumps({"code": code, "params": {}}, separators=(",", ":"))
+
+
+MISSING = _code("required_missing")
+NOT_A_DATE = _code("not_a_date")
+NOT_A_REAL_DATE = _code("not_a_real_date")
+NOT_A_NUMBER = _code("not_a_number")
+NOT_WHOLE = _code("not_a_whole_number")
+NEGATIVE = _code("negative_count")
+TOO_LARGE = _code("number_too_large")
+AMBIGUOUS = _code("ambiguous_number")
+NOT_A_CPR = _code("not_a_cpr")
+BAD_DATE = _code("cpr_date_not_real")
+BORN_AFTER = _code("born_after_oprettet")
+
+
+def coded(code: str, **params: str) -> str:
+    """SQL for a typing error with parameters (each a SQL text expression) as JSON text."""
+    pairs = ", ".join(f"{literal(k)}, {v}" for k, v in params.items())
+    return f"json_object('code', {literal(code)}, 'params', json_object({pairs}))::VARCHAR"
+
+
 AGE_BANDS = ("under_18", "18-29", "30-39", "40-49", "50-64", "65+")
 
 # CPR numbers as people write them in free text, masked by `nsk_mask` in every text of every
@@ -110,7 +125,7 @@ CREATE OR REPLACE MACRO nsk_date_error(t, d, not_after, required) AS CASE
     WHEN t IS NULL THEN CASE WHEN required THEN {literal(MISSING)} END
     WHEN NOT d.shape THEN {literal(NOT_A_DATE)}
     WHEN d.v IS NULL THEN {literal(NOT_A_REAL_DATE)}
-    WHEN d.v > not_after THEN 'after the file''s export date ' || strftime(not_after, '%Y-%m-%d') END;
+    WHEN d.v > not_after THEN {coded('date_after_export', export_date="strftime(not_after, '%Y-%m-%d')")} END;
 
 CREATE OR REPLACE MACRO nsk_int(digits) AS CASE WHEN try_cast(digits AS BIGINT) IS NULL
     THEN {{'v': NULL::BIGINT, 'e': {literal(TOO_LARGE)}}} ELSE {{'v': try_cast(digits AS BIGINT), 'e': NULL::VARCHAR}} END;
@@ -279,17 +294,18 @@ def typed_columns(spec: SourceSpec, export_date: str, absent: frozenset[str] = f
         elif col.kind == "code":
             first.append(f"{_code_case(c, col.codes)} AS {h('k')}")
             blank = literal(col.default) if col.default is not None else "NULL"
+            allowed = literal(_listing(col.codes))
             values.append(f"CASE WHEN {c} IS NULL THEN {blank} ELSE {h('k')} END AS {c}")
             missing = literal(MISSING) if col.required and col.default is None else "NULL"
             errors.append(f"CASE WHEN {c} IS NULL THEN {missing} WHEN {h('k')} IS NULL "
-                          f"THEN nsk_quote({c}) || {literal(' is not one of: ' + _listing(col.codes))} END")
+                          f"THEN {coded('code_not_allowed', value=f'nsk_quote({c})', allowed=allowed)} END")
         elif col.kind == "code_list":
             raise ValueError("a code list is typed per distinct text (typing_relation)")
         elif col.kind == "year":
             values.append(f"nsk_year({c}) AS {c}")
             missing = literal(MISSING) if col.required else "NULL"
             errors.append(f"CASE WHEN {c} IS NULL THEN {missing} WHEN nsk_year({c}) IS NULL "
-                          f"THEN {literal(NOT_A_YEAR + ', got ')} || nsk_quote({c}) END")
+                          f"THEN {coded('not_a_year', value=f'nsk_quote({c})')} END")
         elif col.kind == "cpr":
             # the digits exist only in these helper columns of the one query that reads the text
             first.append(f"nsk_cpr_shape({c}) AS _cpr_shape")
@@ -374,15 +390,16 @@ def code_list_lookup(col: ColumnSpec, distinct: str) -> str:
     mapped = f"list_transform({h('l')}, lambda x: {_code_case('x', col.codes)})"
     unknown = f"list_filter({h('l')}, lambda x, i: {h('m')}[i] IS NULL)"
     first = f"list_filter({h('x')}, lambda x, i: list_position({h('x')}, x) = i)"
-    listing = _listing(col.codes)
+    listing = literal(_listing(col.codes))
+    values = f"array_to_string(list_transform({first}[1:5], lambda x: nsk_quote(x)), ', ')"
     missing = literal(MISSING) if col.required else "NULL"
     return f"""(SELECT {c} AS {h('lk')},
         CASE WHEN len({h('x')}) = 0 AND len({h('l')}) > 0
             THEN array_to_string(list_sort(list_distinct({h('m')})), '|') END AS {h('lv')},
         CASE WHEN {c} IS NULL OR len({h('l')}) = 0 THEN {missing}
-            WHEN len({first}) = 1 THEN nsk_quote({first}[1]) || {literal(' is not one of: ' + listing)}
-            WHEN len({first}) > 1 THEN array_to_string(list_transform({first}[1:5], lambda x: nsk_quote(x)), ', ')
-                || {literal(' are not among: ' + listing)} END AS {h('le')}
+            WHEN len({first}) = 1 THEN {coded('code_not_allowed', value=f'nsk_quote({first}[1])', allowed=listing)}
+            WHEN len({first}) > 1 THEN {coded('codes_not_allowed', values=values, allowed=listing)}
+            END AS {h('le')}
         FROM (SELECT *, {unknown} AS {h('x')} FROM (SELECT *, {mapped} AS {h('m')} FROM (
             SELECT {c}, {parts} AS {h('l')} FROM {distinct}))))"""
 

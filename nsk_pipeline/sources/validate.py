@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from nsk_pipeline.sources.ingest import ingest_source, reason_list, register_actors, source_entries
+from nsk_pipeline.sources.ingest import ingest_source, reason_counts, register_actors, source_entries
 from nsk_pipeline.sources.readers import is_data_file
 from nsk_pipeline.sources.specs import SOURCES
 
@@ -111,10 +111,7 @@ def _file_reports(name: str, result) -> list[dict]:
     files = []
     for load in result.file_loads.itertuples():
         rows = result.quarantine[result.quarantine["file_name"] == load.file_name]
-        by_reason: dict[str, int] = {}
-        for reasons in rows["reasons"]:
-            for label in reason_list(reasons):
-                by_reason[label] = by_reason.get(label, 0) + 1
+        by_reason = reason_counts(rows["reason_codes"])
         files.append({
             "source": name, "file": load.file_name, "status": load.status,
             "export_date": load.export_date.isoformat() if isinstance(load.export_date, date) else None,
