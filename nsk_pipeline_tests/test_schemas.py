@@ -91,3 +91,22 @@ def test_a_frame_not_in_the_models_shape_raises_instead_of_passing():
                       "deltagere": pa.array([1], pa.int64()), "export_date": [dt.date(2024, 2, 1)]})
     with pytest.raises(TypeError, match="status"):
         list(row_failures(MODELS["rettighedskurser"].to_schema(), iter(table.to_batches()), "id"))
+
+
+def test_the_models_code_lists_are_the_specs():
+    """One home for a code list: every `isin` of a pandera model is the spec's codes for that column
+    (or, for what the CPR number gives, sql_typing's value lists)."""
+    from nsk_pipeline.sources.sql_typing import AGE_BANDS, SEXES
+
+    checked = 0
+    for source, model in MODELS.items():
+        spec = SOURCES[source]
+        for name, column in model.to_schema().columns.items():
+            for check in column.checks:
+                if check.name != "isin":
+                    continue
+                allowed = tuple(check.statistics["allowed_values"])
+                expected = {"aldersgruppe": AGE_BANDS, "koen": SEXES}.get(name) or spec.column(name).codes
+                assert set(allowed) == set(expected), f"{source}.{name}"
+                checked += 1
+    assert checked >= 15

@@ -41,6 +41,7 @@ from nsk_pipeline.core.warehouse import Warehouse
 from nsk_pipeline.indicators.periods import PeriodValue
 from nsk_pipeline.indicators.registry import INDICATORS, Indicator
 from nsk_pipeline.sources.specs import CANCELLED, SOURCES
+from nsk_pipeline.sources.sql_typing import AGE_BANDS, SEXES
 
 QUARTERS = (1, 2, 3, 4)
 UNKNOWN = "ukendt"
@@ -139,8 +140,8 @@ DIMENSIONS: dict[str, list[Dimension]] = {
                      Dimension("tema", "tema", _codes("skoleforloeb", "tema"))],
     "vejlederlog": [Dimension("risikoniveau", "risikoniveau", _codes("vejlederlog", "risikoniveau")),
                     Dimension("tema", "temaer", _codes("vejlederlog", "temaer"), multi=True),
-                    Dimension("koen", "koen", ("kvinde", "mand")),
-                    Dimension("aldersgruppe", "aldersgruppe", ("under_18", "18-29", "30-39", "40-49", "50-64", "65+"))],
+                    Dimension("koen", "koen", SEXES),
+                    Dimension("aldersgruppe", "aldersgruppe", AGE_BANDS)],
     "rettighedskurser": [Dimension("sted_type", "sted_type", _codes("rettighedskurser", "sted_type"))],
     "omraade_aktiviteter": [Dimension("maalgruppe", "maalgruppe", _codes("omraade_aktiviteter", "maalgruppe")),
                             Dimension("omraade", "omraade")],

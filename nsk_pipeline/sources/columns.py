@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from nsk_pipeline.sources.ingest import staged_columns
 from nsk_pipeline.sources.specs import SourceSpec
+from nsk_pipeline.sources.sql_typing import AGE_BANDS, SEXES
 
 META_DESCRIPTIONS = {
     "export_date": "the export date of the file the row was read from",
@@ -16,9 +17,8 @@ META_DESCRIPTIONS = {
 CPR_DESCRIPTIONS = {
     "borger_pseudonym": "keyed pseudonym of the citizen (HMAC-SHA-256 of the CPR number with NSK_PSEUDONYM_KEY); "
                         "the CPR number itself is never stored",
-    "koen": "sex derived from the CPR number at ingest: kvinde or mand",
-    "aldersgruppe": "age group at `oprettet`, derived from the CPR number at ingest: under_18, 18-29, 30-39, "
-                    "40-49, 50-64, 65+",
+    "koen": f"sex derived from the CPR number at ingest: {' or '.join(SEXES)}",
+    "aldersgruppe": f"age group at `oprettet`, derived from the CPR number at ingest: {', '.join(AGE_BANDS)}",
 }
 KIND_TEXT = {
     "text": "text",

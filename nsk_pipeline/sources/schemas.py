@@ -18,6 +18,7 @@ import pyarrow as pa_arrow
 
 from nsk_pipeline.sources import reasons
 from nsk_pipeline.sources.specs import SOURCES, SourceSpec
+from nsk_pipeline.sources.sql_typing import AGE_BANDS, SEXES
 
 
 def _not(condition: pl.Expr) -> pl.Expr:
@@ -56,7 +57,7 @@ class SkoleforloebRow(_Row):
     antal_elever: pl.Int64 = pa.Field(nullable=False, ge=0)
     antal_fagpersoner: pl.Int64 = pa.Field(nullable=False, ge=0)
     antal_foraeldre: pl.Int64 = pa.Field(nullable=False, ge=0)
-    pilot: pl.Utf8 = pa.Field(nullable=False, isin=("ja", "nej"))
+    pilot: pl.Utf8 = pa.Field(nullable=False, isin=_codes("skoleforloeb", "pilot"))
     status: pl.Utf8 = pa.Field(nullable=False, isin=_codes("skoleforloeb", "status"))
 
     @_rule("date_after_export", "dato")
@@ -67,14 +68,14 @@ class SkoleforloebRow(_Row):
 class VejlederlogRow(_Row):
     registrering_id: pl.Utf8 = pa.Field(nullable=False)
     oprettet: pl.Date = pa.Field(nullable=False)
-    type: pl.Utf8 = pa.Field(nullable=False, isin=("henvendelse", "borgersag"))
+    type: pl.Utf8 = pa.Field(nullable=False, isin=_codes("vejlederlog", "type"))
     borger_pseudonym: pl.Utf8 = pa.Field(nullable=True, str_length={"min_value": 64, "max_value": 64})
-    koen: pl.Utf8 = pa.Field(nullable=True, isin=("kvinde", "mand"))
-    aldersgruppe: pl.Utf8 = pa.Field(nullable=True, isin=("under_18", "18-29", "30-39", "40-49", "50-64", "65+"))
-    risikoniveau: pl.Utf8 = pa.Field(nullable=True, isin=("lav", "middel", "hoej"))
+    koen: pl.Utf8 = pa.Field(nullable=True, isin=SEXES)
+    aldersgruppe: pl.Utf8 = pa.Field(nullable=True, isin=AGE_BANDS)
+    risikoniveau: pl.Utf8 = pa.Field(nullable=True, isin=_codes("vejlederlog", "risikoniveau"))
     temaer: pl.Utf8 = pa.Field(nullable=True)
     afsluttet: pl.Date = pa.Field(nullable=True)
-    status: pl.Utf8 = pa.Field(nullable=False, isin=("aktiv", "afsluttet", "annulleret"))
+    status: pl.Utf8 = pa.Field(nullable=False, isin=_codes("vejlederlog", "status"))
 
     @_rule("borgersag_needs_cpr", "cpr")
     def borgersag_has_cpr(cls, data: pa.PolarsData) -> pl.LazyFrame:
@@ -98,7 +99,7 @@ class RettighedskurserRow(_Row):
     dato: pl.Date = pa.Field(nullable=False)
     sted_type: pl.Utf8 = pa.Field(nullable=False, isin=_codes("rettighedskurser", "sted_type"))
     deltagere: pl.Int64 = pa.Field(nullable=False, ge=0)
-    status: pl.Utf8 = pa.Field(nullable=False, isin=("gennemfoert", "aflyst"))
+    status: pl.Utf8 = pa.Field(nullable=False, isin=_codes("rettighedskurser", "status"))
 
     @_rule("date_after_export", "dato")
     def dato_not_after_export(cls, data: pa.PolarsData) -> pl.LazyFrame:
@@ -113,7 +114,7 @@ class OmraadeAktiviteterRow(_Row):
     maalgruppe: pl.Utf8 = pa.Field(nullable=True, isin=_codes("omraade_aktiviteter", "maalgruppe"))
     deltagere: pl.Int64 = pa.Field(nullable=False, ge=0)
     aktoerer: pl.Utf8 = pa.Field(nullable=True)
-    status: pl.Utf8 = pa.Field(nullable=False, isin=("gennemfoert", "aflyst"))
+    status: pl.Utf8 = pa.Field(nullable=False, isin=_codes("omraade_aktiviteter", "status"))
 
     @_rule("date_after_export", "dato")
     def dato_not_after_export(cls, data: pa.PolarsData) -> pl.LazyFrame:
@@ -139,7 +140,7 @@ class OmraadeAktoererRow(_Row):
 class MilepaeleRow(_Row):
     maal_id: pl.Utf8 = pa.Field(nullable=False)
     aar: pl.Int64 = pa.Field(nullable=False, ge=2000, le=2100)
-    opfyldt: pl.Utf8 = pa.Field(nullable=False, isin=("ja", "nej", "delvist"))
+    opfyldt: pl.Utf8 = pa.Field(nullable=False, isin=_codes("milepaele", "opfyldt"))
     bemaerkning: pl.Utf8 = pa.Field(nullable=True)
 
 

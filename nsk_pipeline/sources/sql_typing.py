@@ -74,7 +74,10 @@ def coded(code: str, **params: str) -> str:
     return f"json_object('code', {literal(code)}, 'params', json_object({pairs}))::VARCHAR"
 
 
+# What the CPR number gives a row (the names `nsk_age_band` and the sex rule below produce): the
+# pandera model, the breakdowns and the dictionary take the value lists from here.
 AGE_BANDS = ("under_18", "18-29", "30-39", "40-49", "50-64", "65+")
+SEXES = ("kvinde", "mand")  # the last digit even, odd
 
 # CPR numbers as people write them in free text, masked by `nsk_mask` in every text of every
 # source: the date as six digits (DDMMYY; DMMYY where the leading zero was dropped) or with dots
@@ -315,7 +318,7 @@ def typed_columns(spec: SourceSpec, export_date: str, absent: frozenset[str] = f
             values += [
                 "CASE WHEN _cpr_birth IS NOT NULL THEN nsk_hmac($ipad, $opad, _cpr_digits) END AS borger_pseudonym",
                 "CASE WHEN _cpr_birth IS NOT NULL THEN CASE WHEN substr(_cpr_digits, 10, 1)::INT % 2 = 0 "
-                "THEN 'kvinde' ELSE 'mand' END END AS koen",
+                f"THEN {literal(SEXES[0])} ELSE {literal(SEXES[1])} END END AS koen",
                 f"nsk_age_band(_cpr_birth, {ident('_lv_oprettet')}) AS aldersgruppe",
             ]
             errors.append(f"CASE WHEN {c} IS NULL THEN NULL WHEN _cpr_digits IS NULL THEN {literal(NOT_A_CPR)} "
