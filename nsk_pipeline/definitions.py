@@ -16,7 +16,17 @@ from nsk_pipeline.reports.assets import status_reports
 from nsk_pipeline.sources.assets import staging_assets
 from nsk_pipeline.sources.checks import staging_checks
 
-ASSETS = apply_source_freshness([*staging_assets, marts, status_reports])
+OWNERS = ["team:data-engineering"]  # who answers for every asset: set here, once, not per domain
+
+
+def _house_policies(assets: list) -> list:
+    """What every asset of the house carries, applied centrally: its owners, and the staging
+    assets' freshness policy."""
+    owned = dg.map_asset_specs(lambda spec: spec.replace_attributes(owners=OWNERS), assets)
+    return apply_source_freshness(owned)
+
+
+ASSETS = _house_policies([*staging_assets, marts, status_reports])
 CHECKS = [*staging_checks, *mart_checks, *freshness_checks]
 # Great Expectations costs ~7 s to import: its suites run in the quarterly job and the UI, and
 # with `nsk materialize --expectations`, not in every command-line run.

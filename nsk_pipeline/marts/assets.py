@@ -29,7 +29,6 @@ def _column_schema(name: str) -> dg.TableSchema:
 MART_SPECS = [
     dg.AssetSpec(mart_key(name), group_name=group, description=tables.GRAINS[("marts", name)],
                  deps=[staging_key(s) for s in SOURCES], kinds={"sql"},
-                 owners=["team:data-engineering"],
                  metadata={"dagster/column_schema": _column_schema(name), "grain": tables.GRAINS[("marts", name)]})
     for name, group in GROUPS.items()
 ]

@@ -10,7 +10,7 @@ from nsk_pipeline.marts.assets import mart_key
 
 
 @dg.asset(key=dg.AssetKey(["reports", "status"]), group_name="reports", kinds={"html", "markdown", "docx"},
-          deps=[mart_key("goal_attainment"), mart_key("indicator_yearly")], owners=["team:data-engineering"],
+          deps=[mart_key("goal_attainment"), mart_key("indicator_yearly")],
           description="The status report per plan and year (HTML with charts, Markdown, and a Word document "
                       "from the Word template), for every plan year up to the as-of year. Three files per "
                       "plan and year.")

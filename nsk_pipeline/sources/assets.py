@@ -80,7 +80,7 @@ def build_staging_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     @dg.asset(key=staging_key(spec.name), group_name=GROUP, deps=deps, kinds={"duckdb", "pandera"},
               description=f"{spec.description} Typed and validated; one row per version of a record read, "
                           f"`er_gaeldende` marks the version that counts (latest export wins).",
-              owners=["team:data-engineering"], tags={"domain": "sources"},
+              tags={"domain": "sources"},
               metadata={"dagster/column_schema": _column_schema(spec)})
     def _staging(context: dg.AssetExecutionContext, nsk: NskResource) -> dg.MaterializeResult:
         key = nsk.pseudonym_key() if spec.sensitive else None
