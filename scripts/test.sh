@@ -15,4 +15,6 @@ if ! command -v soffice >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libreoffice-writer-nogui \
     poppler-utils >/dev/null
 fi
-exec .venv/bin/python -m pytest "$@"
+# Two workers (one per core here; `-n auto`), each file on one worker (`--dist loadfile`): the suite is
+# bound by one Python process at a time, and a file's module fixtures (demo runs) are then built once.
+exec .venv/bin/python -m pytest -n auto --dist loadfile "$@"
