@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
@@ -16,8 +17,7 @@ from nsk_pipeline.goals.registry import load_registry
 from nsk_pipeline.indicators.registry import INDICATORS, Indicator
 from nsk_pipeline.reports.render import environment
 from nsk_pipeline.sources import schemas, specs
-from nsk_pipeline.sources.assets import build_staging_asset, staging_key, write_source
-from nsk_pipeline.sources.ingest import ingest_source
+from nsk_pipeline.sources.assets import build_staging_asset, staging_key
 from nsk_pipeline.sources.specs import ColumnSpec, SourceSpec
 from nsk_pipeline_tests import test_indicators
 from nsk_pipeline_tests.test_indicators import school
@@ -25,7 +25,6 @@ from nsk_pipeline_tests.test_report import MILESTONES, FakeEngine
 
 wh, engine = test_indicators.wh, test_indicators.engine  # the indicator tests' fixtures: both warehouses
 
-KEY = b"k" * 32
 AS_OF = date(2026, 3, 1)
 
 
@@ -52,11 +51,12 @@ def test_recipe_add_a_source(tmp_path: Path, duckdb_url, monkeypatch):
     (folder / "hotline_2026-01-15.csv").write_text(
         "opkald_id;dato;kanal\nH1;03-01-2026;telefon\nH2;2026-01-10;Chat\nH3;2026-01-11;brev\n", encoding="utf-8")
 
-    # what the pipeline then does with it: a staging asset, typed and validated rows, quarantine
-    assert build_staging_asset(spec).key == staging_key("hotline")
+    # what the pipeline then does with it: a staging asset (definitions.py builds one per SOURCES
+    # entry), which, materialised, stages the typed and validated rows and quarantines the others
+    asset = build_staging_asset(spec)
+    assert asset.key == staging_key("hotline")
     nsk = NskResource(raw_dir=str(tmp_path / "raw"), warehouse_url=duckdb_url, as_of=AS_OF.isoformat())
-    with ingest_source(spec, folder, AS_OF, KEY) as result:
-        write_source(nsk, result, "recipe")
+    assert dg.materialize([asset], resources={"nsk": nsk}).success
     wh = nsk.warehouse
     staged = wh.read_sql("SELECT opkald_id, dato, kanal FROM staging.hotline ORDER BY opkald_id")
     assert staged.values.tolist() == [["H1", date(2026, 1, 3), "telefon"], ["H2", date(2026, 1, 10), "chat"]]
