@@ -275,7 +275,7 @@ def test_data_quality_shows_counts_by_source_and_rule_only(wh):
         assert "Forældet" in text  # milepaele: newest export January 2025
         assert FAKE_CPR not in text and FAKE_PSEUDONYM not in text and "borgrsag" not in text
     assert data.quarantined_rows_by_source == {"skoleforloeb": 2, "vejlederlog": 2}
-    assert {s.source: s.stale for s in data.sources} == {
+    assert {s["source"]: s["stale"] for s in data.sources} == {
         "skoleforloeb": False, "vejlederlog": False, "rettighedskurser": True, "milepaele": True}
 
 

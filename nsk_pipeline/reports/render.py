@@ -101,15 +101,6 @@ class QuarantineCount:
 
 
 @dataclass
-class Source:
-    source: str
-    latest_export: date | None  # the newest loaded export up to the as-of date
-    files_loaded: int
-    days_old: int | None  # of latest_export, at the as-of date
-    stale: bool  # no export loaded, or the newest older than STALE_AFTER_DAYS
-
-
-@dataclass
 class ReportData:
     plan_id: str
     plan_name: str
@@ -123,7 +114,7 @@ class ReportData:
     quarantine: list[QuarantineCount]
     quarantined_rows_by_source: dict[str, int]
     rejected_files: list[dict[str, Any]]  # source, file_name, export_date, reason
-    sources: list[Source]
+    sources: list[dict[str, Any]]  # source, latest_export (loaded, up to as_of), files_loaded, days_old, stale
     changes: ReportChanges | None = None  # "Ændringer siden sidste opgørelse"
 
     @property
@@ -177,11 +168,12 @@ def load_report_data(warehouse: Warehouse, plan: str, year: int) -> ReportData:
         computed_at = conn.execute(sa.text("SELECT max(computed_at) FROM marts.goal_attainment WHERE "
                                            "plan_id = :plan"), {"plan": plan}).scalar()
         as_of = max(r["as_of"] for r in attainment)
-        sources = [Source(**r, stale=r["days_old"] is None or r["days_old"] > STALE_AFTER_DAYS) for r in rows(
-            "SELECT source, latest_export, files_loaded, CAST(:as_of AS DATE) - latest_export AS days_old FROM ("
-            "SELECT source, max(export_date) FILTER (WHERE status = 'loaded' AND export_date <= :as_of) AS "
-            "latest_export, count(*) FILTER (WHERE status = 'loaded') AS files_loaded FROM meta.file_loads "
-            "GROUP BY source) AS s", as_of=as_of)] if has_loads else []
+        sources = rows(  # stale: no export loaded, or the newest older than STALE_AFTER_DAYS
+            "SELECT *, coalesce(days_old > :stale, true) AS stale FROM (SELECT source, latest_export, files_loaded, "
+            "CAST(:as_of AS DATE) - latest_export AS days_old FROM (SELECT source, max(export_date) FILTER (WHERE "
+            "status = 'loaded' AND export_date <= :as_of) AS latest_export, count(*) FILTER (WHERE status = "
+            "'loaded') AS files_loaded FROM meta.file_loads GROUP BY source) AS s) AS d",
+            as_of=as_of, stale=STALE_AFTER_DAYS) if has_loads else []
         rejected = rows("SELECT source, file_name, export_date, coalesce(reason, '') AS reason FROM meta.file_loads "
                         "WHERE status = 'rejected'") if has_loads else []
 
@@ -210,7 +202,7 @@ def load_report_data(warehouse: Warehouse, plan: str, year: int) -> ReportData:
             else:
                 g.series.append(Point(y, None))
     order = list(SOURCES)
-    sources.sort(key=lambda s: (order.index(s.source) if s.source in order else len(order), s.source))
+    sources.sort(key=lambda s: (order.index(s["source"]) if s["source"] in order else len(order), s["source"]))
     quarantine, by_source = _quarantine(warehouse) if has_quarantine else ([], {})
     return ReportData(
         plan_id=plan, plan_name=plan_name, first_year=first_year, last_year=last_year, year=year, as_of=as_of,
