@@ -5,7 +5,7 @@
     nsk analyst-role     PostgreSQL: create/update a login role that can read marts and nothing else
                          (password from NSK_ANALYST_PASSWORD)
     nsk report --plan HP2024 --year 2025
-                         write the yearly status report (HTML and Markdown) from the marts
+                         write the yearly status report (HTML, Markdown and Word) from the marts
     nsk changes [--since DATE | --between RUN_A RUN_B] [--json]
                          what changed between two publications of the marts, and the deliveries
                          that explain it
@@ -210,6 +210,47 @@ def analyst_role(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- nsk report --------------------------------------------------------------------------------
+
+def report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from nsk_pipeline.core.settings import settings_for_command
+    from nsk_pipeline.core.warehouse import Warehouse, WarehouseMissing
+    from nsk_pipeline.reports.render import ReportError, write_report
+
+    settings = settings_for_command()
+    if settings is None:
+        return 2
+    out = Path(args.out) if getattr(args, "out", None) else settings.reports_dir
+    try:  # read only: a mistyped NSK_WAREHOUSE_URL must not leave an empty warehouse behind
+        wh = Warehouse.open_existing(settings.warehouse_url)
+    except WarehouseMissing as e:
+        print(f"nsk: {e}: run `nsk materialize` first, or check the setting", file=sys.stderr)
+        return 2
+    try:
+        template = getattr(args, "docx_template", None) or settings.report_docx_template
+        files = write_report(wh, args.plan, int(args.year), out, template)
+    except ReportError as e:
+        print(f"nsk: {e}", file=sys.stderr)
+        return 2
+    finally:
+        wh.dispose()
+    print(f"nsk: report written: {files.html}\nnsk: markdown: {files.markdown}\nnsk: word: {files.docx}")
+    return 0
+
+
+def add_report_parser(sub) -> None:
+    p = sub.add_parser("report", help="write the yearly status report (HTML, Markdown and Word) for a plan")
+    p.add_argument("--plan", required=True, help="plan id, e.g. HP2024")
+    p.add_argument("--year", required=True, type=int, help="the year to report on, e.g. 2024")
+    p.add_argument("--out", default=None, help="output folder (default NSK_REPORTS_DIR, else data/marts/reports/)")
+    p.add_argument("--docx-template", default=None, metavar="PATH",
+                   help="the Word template (.docx with docxtpl tags; default NSK_REPORT_DOCX_TEMPLATE, else the "
+                        "shipped templates/status.docx)")
+    p.set_defaults(func=report)
+
+
 # --- nsk explain -------------------------------------------------------------------------------
 
 def explain(args: argparse.Namespace) -> int:
@@ -286,8 +327,6 @@ def main(argv: list[str] | None = None) -> int:
     role = sub.add_parser("analyst-role", help="PostgreSQL: create or update a login role that reads marts only")
     role.add_argument("role", nargs="?", default="nsk_analyst", help="role name (default nsk_analyst)")
     role.set_defaults(func=analyst_role)
-    from nsk_pipeline.reports.render import add_report_parser
-
     add_report_parser(sub)
     from nsk_pipeline.marts.revisions import add_changes_parser
 

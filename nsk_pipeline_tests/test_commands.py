@@ -294,7 +294,7 @@ def test_validate_a_folder_without_exports_exits_2_in_one_line(content, tmp_path
 
 
 def test_report_writes_to_NSK_REPORTS_DIR(tmp_path, duckdb_url, monkeypatch, capsys, reliability):
-    from nsk_pipeline.reports.render import report_cli
+    from nsk_pipeline.cli import report as report_cli
     from nsk_pipeline_tests.test_report import make_warehouse
 
     make_warehouse(duckdb_url).dispose()

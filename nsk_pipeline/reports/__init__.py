@@ -5,16 +5,12 @@ generated from the marts and the code's registries (the report view itself is a 
 from nsk_pipeline.reports.render import (
     ReportData,
     ReportError,
-    add_report_parser,
     load_report_data,
     render_docx,
     render_html,
     render_markdown,
-    report_cli,
     write_report,
 )
 
-__all__ = [
-    "ReportData", "ReportError", "add_report_parser", "load_report_data", "render_docx", "render_html",
-    "render_markdown", "report_cli", "write_report",
-]
+__all__ = ["ReportData", "ReportError", "load_report_data", "render_docx", "render_html", "render_markdown",
+           "write_report"]

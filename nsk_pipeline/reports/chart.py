@@ -19,8 +19,8 @@ from typing import Any
 
 from nsk_pipeline.reports.formatting import fmt_number, fmt_value, target_phrase
 
-# A goal is render.GoalReport (its series, target, unit, period); render imports this module, so
-# the type is not imported here.
+# A goal is render.Goal (its series, target, unit, period); render imports this module, so the
+# type is not imported here.
 GoalReport = Any
 
 WIDTH, HEIGHT = 560, 230

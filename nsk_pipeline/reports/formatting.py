@@ -36,11 +36,6 @@ def fmt_value(value: float | None, unit: str | None, whole: bool = False) -> str
     return f"{text} {unit}" if unit else text
 
 
-def fmt_percent(fraction: float | None) -> str:
-    # in decimal: 2425 / 2000 is 121,25 %, which must round to 121,3 as the view's ROUND does
-    return "–" if fraction is None else f"{fmt_number(Decimal(repr(float(fraction))) * 100, 1)} %"
-
-
 def fmt_date(d: date | None) -> str:
     return "–" if d is None else f"{d.day}. {MONTHS[d.month - 1]} {d.year}"
 

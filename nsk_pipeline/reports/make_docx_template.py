@@ -5,7 +5,8 @@ the figures and the chart.
 The template is a plain Word document with docxtpl's Jinja tags (`{{ … }}`, and `{%tr … %}` /
 `{%p … %}` for a table row / paragraph that repeats or is conditional). A municipality edits a
 copy in Word (styles, logo, header, wording) and sets NSK_REPORT_DOCX_TEMPLATE to it; what a
-template may use is described in render.render_docx.
+template may use is described in render.render_docx: `data` (render.ReportData), `charts`, the
+formatting functions and `say`, the sentences of templates/sentences.j2.
 
     .venv/bin/python -m nsk_pipeline.reports.make_docx_template   # rewrites templates/status.docx
 """
@@ -45,7 +46,7 @@ def build(out: Path = OUT) -> Path:
     doc.add_paragraph("{{ data.year }} er ikke afsluttet: tallene er foreløbige og gælder til og med "
                       "{{ fmt_date(data.as_of) }}. Mål, hvis periode stadig løber, er mærket (foreløbig).")
     doc.add_paragraph("{%p endif %}")
-    doc.add_paragraph("{% for status, n in data.status_counts().items() if n %}{{ status_label(status) }}: {{ n }}"
+    doc.add_paragraph("{% for status, n in data.status_counts().items() if n %}{{ status_text[status] }}: {{ n }}"
                       "{{ '; ' if not loop.last }}{% endfor %}")
 
     table = doc.add_table(rows=4, cols=3)
@@ -61,13 +62,13 @@ def build(out: Path = OUT) -> Path:
         cell.paragraphs[0].add_run(text).bold = True
     table.rows[1].cells[0].text = "{%tr for g in data.goals %}"
     spor, goal, report = table.rows[2].cells
-    spor.paragraphs[0].add_run("{{ spor_label(g.spor) if loop.first or loop.previtem.spor != g.spor }}").bold = True
+    spor.paragraphs[0].add_run("{{ g.spor_label if loop.first or loop.previtem.spor != g.spor }}").bold = True
     goal.paragraphs[0].text = "{{ g.goal_text }}"
     goal.add_paragraph().add_run("{{ g.goal_id }}{{ ' · milepæl' if g.kind == 'milestone' }}").italic = True
     status = report.paragraphs[0]
-    status.add_run("{{ status_sentence(g.status) }}").bold = True
-    status.add_run("{{ ' (foreløbig)' if provisional(g) }}")
-    report.add_paragraph("{%p for line in goal_lines(g, data) %}")
+    status.add_run("{{ g.status_text }}.").bold = True
+    status.add_run("{{ ' (foreløbig)' if g.provisional }}")
+    report.add_paragraph("{%p for line in say.goal_lines(g, data).splitlines() %}")
     report.add_paragraph("{{ line }}")
     report.add_paragraph("{%p endfor %}")
     report.add_paragraph("{%p if g.goal_id in charts %}")
@@ -76,30 +77,31 @@ def build(out: Path = OUT) -> Path:
     table.rows[3].cells[0].text = "{%tr endfor %}"
 
     doc.add_paragraph("{%p if data.other_goals %}")
-    doc.add_paragraph("Mål i planen uden opgørelse for dette år: {% for gid, _, period in data.other_goals %}"
-                      "{{ gid }} (gælder {{ period_name(period) }}){{ '; ' if not loop.last }}{% endfor %}.")
+    doc.add_paragraph("Mål i planen uden opgørelse for dette år: {% for g in data.other_goals %}"
+                      "{{ g.goal_id }} (gælder {{ say.period_name(g.period) }}){{ '; ' if not loop.last }}{% endfor %}.")
     doc.add_paragraph("{%p endif %}")
 
     doc.add_paragraph("{%p if data.changes is not none %}")
-    doc.add_heading("{{ changes_title }}", level=2)
-    doc.add_paragraph("{{ changes_intro(data.changes) }}")
+    doc.add_heading("Ændringer siden sidste opgørelse", level=2)
+    doc.add_paragraph("{{ say.changes_intro(data.changes) }}")
     doc.add_paragraph("{%p for r in data.changes.changes %}")
-    doc.add_paragraph("{% set c = change_cells(r) %}{{ c[0] }}, {{ c[1] }}: {{ c[2] }} → {{ c[3] }}"
-                      "{{ ' (' ~ c[4] ~ ')' if c[4] }}", style="List Bullet")
+    doc.add_paragraph("{{ say.change_what(r) }}, {{ r.year }}: {{ fmt_value(r.old_value, r.unit) }} → "
+                      "{{ fmt_value(r.new_value, r.unit) }}{{ ' (' ~ say.change_status(r) ~ ')' if r.kind == 'goal' }}",
+                      style="List Bullet")
     doc.add_paragraph("{%p endfor %}")
     doc.add_paragraph("{%p endif %}")
 
     doc.add_heading("Datakvalitet", level=2)
     doc.add_paragraph("Rækker i karantæne (antal pr. kilde og regel, aldrig indholdet af rækkerne):")
     doc.add_paragraph("{%p for q in data.quarantine %}")
-    doc.add_paragraph("{{ source_label(q.source) }}, {{ q.column }}: {{ q.rule }} ({{ rows(q.rows) }})",
+    doc.add_paragraph("{{ say.source(q.source) }}, {{ q.column }}: {{ q.rule }} ({{ say.rows(q.rows) }})",
                       style="List Bullet")
     doc.add_paragraph("{%p endfor %}")
     doc.add_paragraph("Afviste filer: {% for f in data.rejected_files %}{{ f.file_name }} ({{ f.reason }})"
                       "{{ '; ' if not loop.last }}{% else %}ingen{% endfor %}.")
     doc.add_paragraph("{%p for s in data.sources %}")
-    doc.add_paragraph("{{ source_label(s.source) }}: seneste eksport {{ fmt_date(s.latest_export) }}; "
-                      "{{ freshness(s, data.as_of)[0] }}", style="List Bullet")
+    doc.add_paragraph("{{ say.source(s.source) }}: seneste eksport {{ fmt_date(s.latest_export) }}; "
+                      "{{ say.freshness(s) }}", style="List Bullet")
     doc.add_paragraph("{%p endfor %}")
     doc.add_paragraph("Dannet af nsk-pipeline ud fra marts.goal_attainment. Tal med dansk talformat; – betyder "
                       "ikke målt.").runs[0].italic = True

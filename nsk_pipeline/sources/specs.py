@@ -24,6 +24,7 @@ class SourceSpec:
     key: tuple[str, ...]
     date_column: str | None  # the row's date: it places the row in a year
     description: str = ""
+    label: str = ""  # the Danish name the status report shows
     sensitive: tuple[str, ...] = field(default=())
 
     @property
@@ -62,6 +63,7 @@ SKOLEFORLOEB = SourceSpec(
     key=("udbyder", "forloeb_id"),
     date_column="dato",
     description="School programme deliveries: one row per session held.",
+    label="Skoleforløb",
 )
 
 VEJLEDERLOG = SourceSpec(
@@ -83,6 +85,7 @@ VEJLEDERLOG = SourceSpec(
     key=("registrering_id",),
     date_column="oprettet",
     description="The social-control counsellors' log: one row per registration. Special-category data.",
+    label="Social kontrolvejledernes log",
     sensitive=("cpr",),
 )
 
@@ -99,6 +102,7 @@ RETTIGHEDSKURSER = SourceSpec(
     key=("kursus_id",),
     date_column="dato",
     description="Courses on rights: one row per course.",
+    label="Rettighedskurser",
 )
 
 OMRAADE_AKTIVITETER = SourceSpec(
@@ -117,6 +121,7 @@ OMRAADE_AKTIVITETER = SourceSpec(
     key=("aktivitet_id",),
     date_column="dato",
     description="The area-based initiative's activities: one row per activity or meeting.",
+    label="Områdebaseret indsats: aktiviteter",
 )
 
 OMRAADE_AKTOERER = SourceSpec(
@@ -131,6 +136,7 @@ OMRAADE_AKTOERER = SourceSpec(
     key=("aktoer_id",),
     date_column="tilsluttet",
     description="The local actor register: one row per actor (each export a full snapshot).",
+    label="Områdebaseret indsats: aktørregister",
 )
 
 MILEPAELE = SourceSpec(
@@ -144,6 +150,7 @@ MILEPAELE = SourceSpec(
     key=("maal_id", "aar"),
     date_column=None,
     description="Status of goals that no source measures, entered by the plan's coordinator.",
+    label="Milepæle",
 )
 
 SOURCES: dict[str, SourceSpec] = {
