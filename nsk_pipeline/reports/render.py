@@ -182,8 +182,9 @@ def _float(v: Any) -> float | None:
     return None if v is None else float(v)
 
 
-def load_report_data(warehouse: Warehouse, plan: str, year: int) -> ReportData:
-    """Everything the report shows for `plan` and `year`, read from the marts and the load logs."""
+def load_report_data(warehouse: Warehouse, plan: str, year: int, latest: Any = None) -> ReportData:
+    """Everything the report shows for `plan` and `year`, read from the marts and the load logs
+    (`latest`: the run's `revisions.LatestRevision`, when it writes several reports)."""
     year = int(year)
     for schema, name in (("marts", "goal_attainment"), ("marts", "goals"), ("marts", "indicators")):
         if not warehouse.has_table(schema, name):
@@ -271,7 +272,7 @@ def load_report_data(warehouse: Warehouse, plan: str, year: int) -> ReportData:
         plan_id=plan, plan_name=str(goals["plan_name"].iloc[0]), first_year=first_year, last_year=last_year,
         year=year, as_of=as_of, computed_at=computed_at, goals=reports, other_goals=others,
         quarantine=quarantine, quarantined_rows_by_source=by_source, rejected_files=rejected, sources=sources,
-        changes=report_changes(warehouse, plan, year),
+        changes=report_changes(warehouse, plan, year, latest),
     )
 
 
@@ -542,10 +543,11 @@ class ReportFiles(NamedTuple):
 
 
 def write_report(warehouse: Warehouse, plan: str, year: int, out_dir: str | Path,
-                 docx_template: str | Path | None = None) -> ReportFiles:
+                 docx_template: str | Path | None = None, latest: Any = None) -> ReportFiles:
     """Write `<out_dir>/nsk-status-<plan>-<year>.html`, `.md` and `.docx` (the Word document from
-    `docx_template`, default the shipped one); return the three paths."""
-    data = load_report_data(warehouse, plan, year)
+    `docx_template`, default the shipped one); return the three paths. `latest`: as in
+    `load_report_data`."""
+    data = load_report_data(warehouse, plan, year, latest)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     base = out / report_basename(plan, year)
