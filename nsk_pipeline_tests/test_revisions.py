@@ -359,6 +359,27 @@ def test_the_report_shows_what_changed_since_the_last_report(demo):
     assert demo.registration not in section  # the committee sees files and counts, not record ids
 
 
+def test_the_reports_step_compares_the_publications_once_for_all_its_reports(demo, monkeypatch, tmp_path):
+    """The deliveries' corrected records are a window over staged rows: at 1 M rows, computed
+    once per report (one per plan and year) they made a refresh's report step 10× a full run's."""
+    import dagster as dg
+
+    from nsk_pipeline.core.settings import Settings
+    from nsk_pipeline.definitions import ASSETS, build_definitions
+    from nsk_pipeline.marts import revisions
+
+    calls = []
+    counted = revisions.deliveries
+    monkeypatch.setattr(revisions, "deliveries", lambda *a, **k: calls.append(a) or counted(*a, **k))
+    with environment({**demo.env, "NSK_REPORTS_DIR": str(tmp_path)}):
+        defs = build_definitions(Settings.from_env())
+        result = dg.materialize(ASSETS, selection=dg.AssetSelection.assets(dg.AssetKey(["reports", "status"])),
+                                resources=defs.resources, instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    assert len(list(tmp_path.glob("nsk-status-*.md"))) > 1  # several reports ...
+    assert len(calls) == 1  # ... one comparison
+
+
 def test_the_report_says_when_there_is_nothing_to_compare(duckdb_url):
     from nsk_pipeline.reports.render import load_report_data, render_markdown
     from nsk_pipeline_tests.test_report import make_warehouse

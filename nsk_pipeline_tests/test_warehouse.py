@@ -24,6 +24,11 @@ def test_read_arrow_returns_every_row_in_batches_and_one_empty_table_for_none(wa
         assert [None if pd.isna(v) else v for v in frame["name"]] == ["a", None, "a", "b", "c"]
         assert pd.to_datetime(frame["day"]).tolist()[:4] == [pd.Timestamp("2024-01-02"), pd.NaT,
                                                              pd.Timestamp("2024-03-04"), pd.Timestamp("2024-05-06")]
+        # An empty string is not NULL; a comma, a quote and a line break in a value survive; booleans.
+        conn_rows = list(wh.read_arrow("SELECT '' AS blank, CAST(NULL AS TEXT) AS missing, 'a,\"b\"\nc' AS odd, "
+                                       "1 = 1 AS yes, 1 = 2 AS no, CAST(NULL AS BOOLEAN) AS unknown", 2))
+        assert pd.concat([b.to_pandas() for b in conn_rows]).astype(object).iloc[0].tolist() == [
+            "", None, 'a,"b"\nc', True, False, None]
         empty = list(wh.read_arrow("SELECT * FROM t WHERE id > 9", 2))
         assert len(empty) == 1 and empty[0].num_rows == 0 and empty[0].column_names == ["id", "name", "day"]
     finally:

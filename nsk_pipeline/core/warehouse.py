@@ -7,6 +7,7 @@ of a million rows costs minutes on both.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -191,17 +192,10 @@ class Warehouse:
                 if empty:
                     yield reader.schema.empty_table()
             return
-        # PostgreSQL: rows from a server-side cursor, `batch_rows` at a time.
-        with self.engine.connect().execution_options(stream_results=True) as conn:
-            result = conn.execute(sa.text(sql))
-            columns = list(result.keys())
-            empty = True
-            for rows in result.partitions(batch_rows):
-                empty = False
-                yield pa.Table.from_pandas(_dates_as_datetime64(pd.DataFrame(rows, columns=columns)),
-                                           preserve_index=False)
-            if empty:
-                yield pa.Table.from_pandas(pd.DataFrame(columns=columns), preserve_index=False)
+        # PostgreSQL: the rows as CSV by COPY, parsed by Arrow as they stream in (a driver's
+        # Python tuples cost a minute at 1 M staged rows; this costs seconds).
+        with self.engine.connect() as conn:
+            yield from _postgres_arrow(conn.connection.driver_connection, sql, batch_rows)
 
     def has_table(self, schema: str, name: str) -> bool:
         with self.engine.connect() as conn:
@@ -214,13 +208,58 @@ class Warehouse:
         self.engine.dispose()
 
 
-def _dates_as_datetime64(df: pd.DataFrame) -> pd.DataFrame:
-    for c in df.columns:
-        if df[c].dtype == object:
-            first = df[c].dropna()
-            if len(first) and isinstance(first.iloc[0], date) and not isinstance(first.iloc[0], datetime):
-                df[c] = pd.to_datetime(df[c])
-    return df
+# PostgreSQL's type OIDs as Arrow types (any other type is read as text).
+_PG_ARROW_TYPES = {16: pa.bool_(), 20: pa.int64(), 21: pa.int64(), 23: pa.int64(), 700: pa.float64(),
+                   701: pa.float64(), 1700: pa.float64(), 1082: pa.date32(), 1114: pa.timestamp("us")}
+
+
+class _CopyStream(io.RawIOBase):
+    """A COPY … TO STDOUT read as a file."""
+
+    def __init__(self, copy: Any):
+        self._copy, self._left = copy, memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        """Fill `buffer` from the COPY's rows (it sends a row at a time)."""
+        view, n = memoryview(buffer).cast("B"), 0
+        while n < len(view):
+            if not self._left:
+                self._left = memoryview(self._copy.read())
+                if not self._left:
+                    break
+            k = min(len(view) - n, len(self._left))
+            view[n:n + k], self._left = self._left[:k], self._left[k:]
+            n += k
+        return n
+
+
+def _postgres_arrow(raw: Any, sql: str, batch_rows: int) -> Iterator[pa.Table]:
+    import pyarrow.csv as pacsv
+
+    cursor = raw.cursor()
+    try:
+        cursor.execute(f"SELECT * FROM ({sql}) AS q LIMIT 0")
+        schema = pa.schema([(d.name, _PG_ARROW_TYPES.get(d.type_code, pa.string())) for d in cursor.description])
+        # In PostgreSQL's CSV a NULL is an empty field and an empty string is quoted ("").
+        convert = pacsv.ConvertOptions(column_types=schema, true_values=["t"], false_values=["f"],
+                                       strings_can_be_null=True, quoted_strings_can_be_null=False)
+        empty = True
+        with cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
+            stream = io.BufferedReader(_CopyStream(copy), 1 << 20)
+            reader = pacsv.open_csv(stream, read_options=pacsv.ReadOptions(
+                column_names=schema.names, use_threads=False, block_size=8 << 20),
+                convert_options=convert) if stream.peek(1) else []  # Arrow refuses an empty file
+            for batch in reader:
+                for start in range(0, batch.num_rows, batch_rows):
+                    empty = False
+                    yield pa.Table.from_batches([batch.slice(start, batch_rows)])
+        if empty:
+            yield schema.empty_table()
+    finally:
+        cursor.close()
 
 
 # DuckDB's buffer pool defaults to 80 % of RAM and keeps every page a run wrote; bounded, it

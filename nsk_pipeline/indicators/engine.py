@@ -277,12 +277,32 @@ def counting(wh: Warehouse) -> Iterator[Connection]:
         # them (measured at 1 M rows: a temporary table cost it time and ~170 MB): a view there.
         kind = "TABLE" if wh.dialect == "postgresql" else "VIEW"
         for source in staged:
-            conn.execute(sa.text(f"CREATE TEMPORARY {kind} current_{source} AS\n{current_rows(source, wh.dialect)}"))
             if wh.dialect == "postgresql":
-                conn.execute(sa.text(f"ANALYZE current_{source}"))
+                _postgres_current_table(conn, source)
+            else:
+                conn.execute(sa.text(f"CREATE TEMPORARY VIEW current_{source} AS\n{current_rows(source, wh.dialect)}"))
         yield conn
         for source in staged:
             conn.execute(sa.text(f"DROP {kind} current_{source}"))
+
+
+def _postgres_current_table(conn: Connection, source: str) -> None:
+    """current_<source> as a temporary table on PostgreSQL, its text columns in the "C"
+    collation (byte order, as DuckDB compares text): the indicators sort and partition by
+    pseudonyms, names and keys, and in any other collation PostgreSQL compares each pair of
+    strings with the C library's strcoll, not memcmp (at 1 M rows, about a third of the marts' time).
+    Only the order of text changes, and no indicator depends on it: equal is equal in every
+    deterministic collation. Analysed, so the planner knows the rows per year."""
+    select = current_rows(source, "postgresql")
+    conn.execute(sa.text(f"CREATE TEMPORARY TABLE current_{source} AS\n{select}\nWITH NO DATA"))
+    texts = conn.execute(sa.text(
+        "SELECT attname FROM pg_attribute WHERE attrelid = CAST(:t AS regclass) AND attnum > 0 "
+        "AND atttypid = CAST('text' AS regtype)"), {"t": f"current_{source}"}).scalars().all()
+    if texts:
+        conn.execute(sa.text(f"ALTER TABLE current_{source} " + ", ".join(
+            f'ALTER COLUMN "{c}" TYPE text COLLATE "C"' for c in texts)))
+    conn.execute(sa.text(f"INSERT INTO current_{source}\n{select}"))
+    conn.execute(sa.text(f"ANALYZE current_{source}"))
 
 
 def _run(conn: Connection, sql: str) -> list[sa.Row]:

@@ -448,14 +448,34 @@ class ReportChanges:
     deliveries: list[Delivery]
 
 
-def report_changes(wh: Warehouse, plan_id: str, year: int) -> ReportChanges:
-    """The revisions of the plan's goal-years and of its indicators' years, from the plan's first
-    year through `year`, between the latest publication and the one before it."""
+@dataclass
+class LatestRevision:
+    """The latest publication against the one before it: what differs and the deliveries
+    between them. Computed once per run (`latest_revision`) for every report it writes: the
+    deliveries' corrected records are a window over a source's staged rows."""
+    current: Publication | None
+    previous: Publication | None
+    rows: pd.DataFrame | None = None
+    deliveries: list[Delivery] = field(default_factory=list)
+
+
+def latest_revision(wh: Warehouse) -> LatestRevision:
     pubs = publications(wh)
     if len(pubs) < 2:
-        return ReportChanges(pubs[-1] if pubs else None, None, [], [])
+        return LatestRevision(pubs[-1] if pubs else None, None)
     previous, current = pubs[-2], pubs[-1]
-    rows = diff(wh, previous.publication_id, current.publication_id)
+    return LatestRevision(current, previous, diff(wh, previous.publication_id, current.publication_id),
+                          deliveries(wh, previous.publication_id, current.publication_id))
+
+
+def report_changes(wh: Warehouse, plan_id: str, year: int, latest: LatestRevision | None = None) -> ReportChanges:
+    """The revisions of the plan's goal-years and of its indicators' years, from the plan's first
+    year through `year`, between the latest publication and the one before it (`latest`, when
+    the caller has it already)."""
+    latest = latest or latest_revision(wh)
+    if latest.previous is None:
+        return ReportChanges(latest.current, None, [], [])
+    rows = latest.rows
     goals = wh.read_sql("SELECT goal_id, indicator_id, first_year FROM marts.goals WHERE plan_id = :plan",
                         plan=plan_id)
     indicators = wh.read_sql("SELECT indicator_id, name, unit FROM marts.indicators").set_index("indicator_id")
@@ -473,4 +493,4 @@ def report_changes(wh: Warehouse, plan_id: str, year: int) -> ReportChanges:
         elif r.kind == "indicator" and r.id in set(measured_by.values()):
             changes.append(ReportChange("indicator", r.id, str(indicators["name"].get(r.id, r.id)), int(r.year),
                                         unit(r.id), _value(r.old_value), _value(r.new_value), None, None))
-    return ReportChanges(current, previous, changes, deliveries(wh, previous.publication_id, current.publication_id))
+    return ReportChanges(latest.current, latest.previous, changes, latest.deliveries)

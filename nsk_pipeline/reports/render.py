@@ -134,8 +134,9 @@ def _annex_order(goal: Goal) -> tuple:
 VIEW_SELECT = ", ".join(f'"{f.metadata["view"]}" AS {f.name}' for f in fields(Goal) if "view" in f.metadata)
 
 
-def load_report_data(warehouse: Warehouse, plan: str, year: int) -> ReportData:
-    """Everything the report shows for `plan` and `year`, read from the marts and the load logs."""
+def load_report_data(warehouse: Warehouse, plan: str, year: int, latest: Any = None) -> ReportData:
+    """Everything the report shows for `plan` and `year`, read from the marts and the load logs
+    (`latest`: the run's `revisions.LatestRevision`, when it writes several reports)."""
     year = int(year)
     for name in ("goal_attainment", "goals"):
         if not warehouse.has_table("marts", name):
@@ -209,7 +210,7 @@ def load_report_data(warehouse: Warehouse, plan: str, year: int) -> ReportData:
         computed_at=computed_at, goals=goals, other_goals=others, quarantine=quarantine,
         quarantined_rows_by_source=by_source, sources=sources,
         rejected_files=sorted(rejected, key=lambda f: (f["source"], f["file_name"])),
-        changes=report_changes(warehouse, plan, year))
+        changes=report_changes(warehouse, plan, year, latest))
 
 
 def reason_label(reason: dict) -> tuple[str, str] | None:
@@ -301,10 +302,11 @@ class ReportFiles(NamedTuple):
 
 
 def write_report(warehouse: Warehouse, plan: str, year: int, out_dir: str | Path,
-                 docx_template: str | Path | None = None) -> ReportFiles:
+                 docx_template: str | Path | None = None, latest: Any = None) -> ReportFiles:
     """Write `<out_dir>/nsk-status-<plan>-<year>.html`, `.md` and `.docx` (the Word document from
-    `docx_template`, default the shipped one); return the three paths."""
-    data = load_report_data(warehouse, plan, year)
+    `docx_template`, default the shipped one); return the three paths. `latest`: as in
+    `load_report_data`."""
+    data = load_report_data(warehouse, plan, year, latest)
     base = Path(out_dir) / f"nsk-status-{re.sub(r'[^A-Za-z0-9_-]', '_', plan)}-{int(year)}"
     files = ReportFiles(base.with_suffix(".html"), base.with_suffix(".md"), base.with_suffix(".docx"))
     base.parent.mkdir(parents=True, exist_ok=True)
