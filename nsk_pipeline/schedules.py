@@ -13,9 +13,12 @@ its as-of date is the day it starts: the tick's day.
 **Freshness.** Two signals, both in the UI:
 
 - `SOURCE_FRESHNESS_POLICY` on every `staging/<source>` asset (Dagster's freshness policy,
-  evaluated by the daemon): the asset is expected to be materialised at least every 100 days;
+  evaluated by the daemon): the asset is expected to be materialised at least every
+  `DELIVERY_WINDOW_DAYS`;
 - the asset check `source_delivered_recently` on every `staging/<source>` asset (WARN): the
-  source's latest *loaded* export dated on or before the as-of date is at most 100 days old. An
+  source's latest *loaded* export dated on or before the as-of date is at most
+  `delivery_window_days(source)` old (`DELIVERY_WINDOW_DAYS`, or the source's entry in
+  `DELIVERY_WINDOW_OVERRIDES`); the check's description is written from the same numbers. An
   asset materialised today from old files is not fresh data; this check says so.
 """
 
