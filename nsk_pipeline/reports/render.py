@@ -571,7 +571,7 @@ def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def report_cli(args: argparse.Namespace) -> int:
     from nsk_pipeline.core.settings import settings_for_command
-    from nsk_pipeline.core.warehouse import WarehouseMissing
+    from nsk_pipeline.core.warehouse import WarehouseBusy, WarehouseMissing
 
     settings = settings_for_command()
     if settings is None:
@@ -579,6 +579,9 @@ def report_cli(args: argparse.Namespace) -> int:
     out = Path(args.out) if getattr(args, "out", None) else settings.reports_dir
     try:  # read only: a mistyped NSK_WAREHOUSE_URL must not leave an empty warehouse behind
         wh = Warehouse.open_existing(settings.warehouse_url)
+    except WarehouseBusy as e:
+        print(f"nsk: {e}", file=sys.stderr)
+        return 3
     except WarehouseMissing as e:
         print(f"nsk: {e}: run `nsk materialize` first, or check the setting", file=sys.stderr)
         return 2

@@ -51,13 +51,13 @@ def holds_an_export(delivery: Delivery) -> bool:
 def warehouse_actors(warehouse_url: str | None, as_of: date) -> tuple[list[str] | None, str]:
     """The register's actors as the warehouse staged them (every valid version, as the real load
     reads them from the exports), and where they came from; None when there is no register."""
-    from nsk_pipeline.core.warehouse import Warehouse, WarehouseMissing
+    from nsk_pipeline.core.warehouse import Warehouse, WarehouseUnavailable
 
     if not warehouse_url:
         return None, "no warehouse configured"
     try:
         wh = Warehouse.open_existing(warehouse_url)
-    except WarehouseMissing as e:
+    except WarehouseUnavailable as e:  # not there, or (DuckDB) held by a run
         return None, str(e)
     try:
         if not wh.has_table("staging", REGISTER):
