@@ -9,11 +9,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from nsk_pipeline.core.warehouse import Column as C
+from nsk_pipeline.goals.registry import SPOR, STATUS_TEKST, listed
+from nsk_pipeline.indicators.disclosure import PROTECTED_LABEL, SMALL_TEXT
 
 GOAL_ATTAINMENT = [
     C("plan_id", sa.Text, "the plan the goal belongs to (HP2024, IHP2017, …)"),
     C("goal_id", sa.Text, "the goal's id in the goal registry"),
-    C("spor", sa.Text, "track: boern_unge, voksne, civilsamfund or tvaergaaende"),
+    C("spor", sa.Text, f"track: {listed(SPOR)}"),
     C("goal_text", sa.Text, "the goal as the plan words it (Danish)"),
     C("kind", sa.Text, "numeric (measured by an indicator) or milestone (status entered by hand)"),
     C("indicator_id", sa.Text, "the indicator that measures a numeric goal; NULL for milestones"),
@@ -25,7 +27,7 @@ GOAL_ATTAINMENT = [
     C("actual", sa.Float, "the indicator over the period so far (cumulative from the plan's start for plan goals); "
       "NULL when not measured"),
     C("progress", sa.Float, "actual / target"),
-    C("status", sa.Text, "naaet, ikke_naaet, i_gang or ikke_opgjort"),
+    C("status", sa.Text, listed(STATUS_TEKST)),
     C("status_tekst", sa.Text, "the Danish sentence the report prints for the status"),
     C("data_through", sa.Date, "how far the data reaches for this row: the source's latest export date, "
       "or the row's evaluation date if that comes first"),
@@ -65,8 +67,8 @@ INDICATOR_BREAKDOWN = [
     C("dimension", sa.Text, "what the rows are broken down by (skoletype, udbyder, sted_type, koen, …)"),
     C("category", sa.Text, "the dimension's value; 'ukendt' where the rows lack it"),
     C("value", sa.Float, "the indicator over the rows of this category; NULL when suppressed"),
-    C("suppressed", sa.Boolean, "true when withheld: a counsellor-log count of 1-4, or a second cell that "
-      "would reveal one"),
+    C("suppressed", sa.Boolean, f"true when withheld: a {PROTECTED_LABEL} count of {SMALL_TEXT}, or a second cell "
+      "that would reveal one"),
 ]
 
 INDICATORS = [
@@ -171,8 +173,8 @@ MARTS = {
 GRAINS = {
     ("marts", "indicator_yearly"): "One row per indicator and year.",
     ("marts", "indicator_quarterly"): "One row per indicator, year and quarter (year to date).",
-    ("marts", "indicator_breakdown"): "One row per indicator, year, dimension and category; counsellor-log cells "
-                                      "of 1-4 are suppressed.",
+    ("marts", "indicator_breakdown"): f"One row per indicator, year, dimension and category; {PROTECTED_LABEL} "
+                                      f"cells of {SMALL_TEXT} are suppressed.",
     ("marts", "indicators"): "One row per indicator: the indicator registry.",
     ("marts", "goals"): "One row per goal: the goal registry as loaded.",
     ("marts", "goal_attainment"): "One row per goal and evaluation year: status, actual against target, forecast.",
