@@ -148,14 +148,15 @@ def make_warehouse(url: str, as_of: date = AS_OF) -> Warehouse:
     ], columns=["source", "file_name", "export_date", "row_number", "record_key", "reason_codes", "row_data"])
     quarantine["reason_codes"] = [json.dumps(codes) for codes in quarantine["reason_codes"]]
     quarantine["reasons"] = [reasons.english(codes) for codes in quarantine["reason_codes"]]
+    missing = reasons.file_reason("missing_required_column", column="'sted_type'")
     loads = pd.DataFrame([
-        ("skoleforloeb", "skoleforloeb_2026-04-07.csv", date(2026, 4, 7), "loaded", None),
-        ("vejlederlog", "vejlederlog_2026-04-07.csv", date(2026, 4, 7), "loaded", None),
-        ("rettighedskurser", "rettighedskurser_2025-12-31.csv", date(2025, 12, 31), "loaded", None),
+        ("skoleforloeb", "skoleforloeb_2026-04-07.csv", date(2026, 4, 7), "loaded", None, None, None),
+        ("vejlederlog", "vejlederlog_2026-04-07.csv", date(2026, 4, 7), "loaded", None, None, None),
+        ("rettighedskurser", "rettighedskurser_2025-12-31.csv", date(2025, 12, 31), "loaded", None, None, None),
         ("rettighedskurser", "rettighedskurser_2026-02-01.csv", date(2026, 2, 1), "rejected",
-         "missing required column 'sted_type'"),
-        ("milepaele", "milepaele_2025-01-15.csv", date(2025, 1, 15), "loaded", None),
-    ], columns=["source", "file_name", "export_date", "status", "reason"])
+         reasons.text(missing), missing["code"], json.dumps(missing["params"])),
+        ("milepaele", "milepaele_2025-01-15.csv", date(2025, 1, 15), "loaded", None, None, None),
+    ], columns=["source", "file_name", "export_date", "status", "reason", "reason_code", "reason_params"])
     with wh.transaction() as conn:
         q = wh.ensure_table(conn, "quarantine", "rejected_rows", tables.REJECTED_ROWS)
         wh.insert_frame(conn, q, quarantine.assign(run_id="test"))
@@ -268,7 +269,10 @@ def test_data_quality_shows_counts_by_source_and_rule_only(wh):
         assert "Datakvalitet" in text
         assert "ikke en tilladt kode" in text and "en borgersag kræver et risikoniveau" in text
         assert "forskellige værdier i versioner med samme eksportdato" in text
-        assert "rettighedskurser_2026-02-01.csv" in text  # the rejected file
+        assert "rettighedskurser_2026-02-01.csv" in text  # the rejected file, and why in Danish
+        assert "mangler den krævede kolonne &#39;sted_type&#39;" in text or (
+            "mangler den krævede kolonne 'sted_type'" in text)
+        assert "missing required" not in text
         assert "Forældet" in text  # milepaele: newest export January 2025
         assert FAKE_CPR not in text and FAKE_PSEUDONYM not in text and "borgrsag" not in text
     assert data.quarantined_rows_by_source == {"skoleforloeb": 2, "vejlederlog": 2}

@@ -120,7 +120,12 @@ FILE_LOADS = [
     C("sha256", sa.Text, "the file's SHA-256"),
     C("status", sa.Text, "loaded, rejected, ignored, skipped (a sub-folder, broken link, pipe or unreadable "
       "file: nothing read), after_as_of or duplicate"),
-    C("reason", sa.Text, "why a file was rejected, ignored or skipped"),
+    C("reason", sa.Text, "why a file was not loaded (rejected, ignored, skipped, after_as_of, duplicate): the "
+      "English text of reason_code with reason_params"),
+    C("reason_code", sa.Text, "the same as a code (missing_required_column, no_export_date, sub_folder, after_as_of, "
+      "duplicate_file, …), its Danish and English texts in nsk_pipeline/sources/reasons.py; NULL for a loaded file"),
+    C("reason_params", sa.Text, "the code's parameters as JSON text (e.g. {\"column\": \"'sted_type'\"}); names "
+      "and paths in them with CPR numbers masked"),
     C("encoding", sa.Text, "detected encoding (utf-8, utf-8-sig, cp1252, xlsx)"),
     C("separator", sa.Text, "detected CSV separator"),
     C("rows_read", sa.BigInteger, "data rows read"),

@@ -307,8 +307,10 @@ def _quarantine(warehouse: Warehouse) -> tuple[list[QuarantineCount], dict[str, 
 def _file_loads(warehouse: Warehouse, as_of: date) -> tuple[list[RejectedFile], list[SourceState]]:
     if not warehouse.has_table("meta", "file_loads"):
         return [], []
-    df = warehouse.read_sql("SELECT source, file_name, export_date, status, reason FROM meta.file_loads")
-    rejected = [RejectedFile(r.source, r.file_name, _date(r.export_date), str(_none(r.reason) or ""))
+    df = warehouse.read_sql("SELECT source, file_name, export_date, status, reason_code, reason_params "
+                            "FROM meta.file_loads")
+    rejected = [RejectedFile(r.source, r.file_name, _date(r.export_date),
+                             reasons.file_text(r.reason_code, r.reason_params, "da") or "")
                 for r in df[df["status"] == "rejected"].itertuples()]
     rejected.sort(key=lambda f: (f.source, f.file_name))
     sources = []

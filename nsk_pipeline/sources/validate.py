@@ -115,7 +115,7 @@ def _file_reports(name: str, result) -> list[dict]:
         files.append({
             "source": name, "file": load.file_name, "status": load.status,
             "export_date": load.export_date.isoformat() if isinstance(load.export_date, date) else None,
-            "reason": load.reason, "rows_read": int(load.rows_read), "rows_staged": int(load.rows_staged),
+            "reason": load.reason, "reason_code": load.reason_code, "rows_read": int(load.rows_read), "rows_staged": int(load.rows_staged),
             "rows_quarantined": int(load.rows_quarantined), "quarantine_reasons": by_reason,
             "quarantined_rows": [{"row": int(r.row_number), "reasons": r.reasons} for r in rows.itertuples()],
             "extra_columns": load.extra_columns if isinstance(load.extra_columns, str) else None,
