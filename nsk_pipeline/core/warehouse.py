@@ -31,28 +31,6 @@ class Column:
     description: str = ""
 
 
-def sql_type_for(series: pd.Series) -> Any:
-    dtype = series.dtype
-    if pd.api.types.is_bool_dtype(dtype):
-        return sa.Boolean
-    if pd.api.types.is_integer_dtype(dtype):
-        return sa.BigInteger
-    if pd.api.types.is_float_dtype(dtype):
-        return sa.Float
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        return sa.DateTime
-    non_null = series.dropna()
-    if len(non_null) and isinstance(non_null.iloc[0], datetime):
-        return sa.DateTime
-    if len(non_null) and isinstance(non_null.iloc[0], date):
-        return sa.Date
-    return sa.Text
-
-
-def columns_from_frame(df: pd.DataFrame) -> list[Column]:
-    return [Column(c, sql_type_for(df[c])) for c in df.columns]
-
-
 class WarehouseUnavailable(Exception):
     """The warehouse cannot be opened to read (`Warehouse.open_existing`); `str(e)` is one line."""
 

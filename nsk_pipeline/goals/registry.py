@@ -18,7 +18,6 @@ import yaml
 from nsk_pipeline.indicators.registry import INDICATORS
 
 SHIPPED_GOALS = Path(__file__).with_name("goals.yaml")
-GOALS_PATH_ENV = "NSK_GOALS_PATH"  # the caller reads it and passes it as `extra`
 
 SPOR = ("boern_unge", "voksne", "civilsamfund", "tvaergaaende")
 KINDS = ("numeric", "milestone")
@@ -77,9 +76,6 @@ class Goal:
 class Registry:
     plans: dict[str, Plan] = field(default_factory=dict)
     goals: list[Goal] = field(default_factory=list)
-
-    def plan_of(self, goal: Goal) -> Plan:
-        return self.plans[goal.plan]
 
     def to_frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(plans_df, goals_df): the registry as loaded, for `marts.goals`."""

@@ -109,10 +109,6 @@ class SourceResult:
     def staged(self) -> pd.DataFrame:
         return self.con.execute(self._select()).df()
 
-    @property
-    def current(self) -> pd.DataFrame:
-        return self.con.execute(self._select("WHERE er_gaeldende")).df()
-
     def head_current(self, n: int) -> pd.DataFrame:
         return self.con.execute(self._select("WHERE er_gaeldende", f"LIMIT {int(n)}")).df()
 

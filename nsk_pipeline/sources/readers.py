@@ -23,12 +23,11 @@ import io
 import itertools
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import fsspec
-import pandas as pd
 import pyarrow as pa
 
 from nsk_pipeline.sources import reasons
@@ -89,17 +88,6 @@ class RawExport:
                 f"separator={self.separator!r}, rows={self.rows})")
 
 
-@dataclass
-class RawTable:
-    """A file fetched into pandas (the leak audit's view of a file): text or None per cell."""
-
-    frame: pd.DataFrame
-    row_numbers: list[int] = field(default_factory=list)
-
-    def __repr__(self) -> str:  # never print cell values
-        return f"RawTable(rows={len(self.frame)}, columns={list(self.frame.columns)!r})"
-
-
 def export_date_from_name(name: str | Path) -> dt.date:
     """The export date at the end of a file name: ``<anything>_YYYY-MM-DD.<ext>``."""
     m = _EXPORT_DATE_RE.search(Path(str(name)).name)
@@ -153,16 +141,6 @@ def read_export(con: duckdb.DuckDBPyConnection, path: Path | str,
 def drop_export(con: duckdb.DuckDBPyConnection, export: RawExport) -> None:
     """Remove what :func:`read_export` put in ``con`` (and the in-memory copy of the file)."""
     _drop(con, export.view)
-
-
-def read_table(path: Path | str, expected_columns: Iterable[str] | None = None) -> RawTable:
-    """The file in pandas: :func:`read_export` in a connection of its own, fetched."""
-    with duckdb.connect() as con:
-        export = read_export(con, path, expected_columns)
-        table = con.sql(f"SELECT * FROM {export.view} ORDER BY source_row").to_arrow_table()
-        drop_export(con, export)
-    frame = table.drop_columns(["source_row"]).to_pandas().astype(object)
-    return RawTable(frame, table.column("source_row").to_pylist())
 
 
 def _clean(value: str) -> str | None:
