@@ -57,8 +57,8 @@ def materialize(args: argparse.Namespace) -> int:
     except (SettingsError, GoalRegistryError, ValueError) as e:
         print(f"nsk: {e}", file=sys.stderr)
         return 2
-    from nsk_pipeline.core.runlock import RunLock, WarehouseBusy
-    from nsk_pipeline.core.warehouse import Warehouse, disk_full_message
+    from nsk_pipeline.core.runlock import RunLock
+    from nsk_pipeline.core.warehouse import Warehouse, WarehouseBusy, disk_full_message
 
     # Taken before the run and held to its end (the run's resource finds it held by this
     # process): a second run, however close behind, waits here and gets one clear line.
@@ -216,7 +216,7 @@ def report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from nsk_pipeline.core.settings import settings_for_command
-    from nsk_pipeline.core.warehouse import Warehouse, WarehouseMissing
+    from nsk_pipeline.core.warehouse import Warehouse, WarehouseBusy, WarehouseMissing
     from nsk_pipeline.reports.render import ReportError, write_report
 
     settings = settings_for_command()
@@ -225,6 +225,9 @@ def report(args: argparse.Namespace) -> int:
     out = Path(args.out) if getattr(args, "out", None) else settings.reports_dir
     try:  # read only: a mistyped NSK_WAREHOUSE_URL must not leave an empty warehouse behind
         wh = Warehouse.open_existing(settings.warehouse_url)
+    except WarehouseBusy as e:
+        print(f"nsk: {e}", file=sys.stderr)
+        return 3
     except WarehouseMissing as e:
         print(f"nsk: {e}: run `nsk materialize` first, or check the setting", file=sys.stderr)
         return 2
@@ -257,9 +260,9 @@ def explain(args: argparse.Namespace) -> int:
     import json
 
     from nsk_pipeline.core.settings import settings_for_command
+    from nsk_pipeline.core.warehouse import Warehouse, WarehouseBusy, WarehouseMissing
     from nsk_pipeline.goals.registry import GoalRegistryError, load_registry
-    from nsk_pipeline.marts.explain import (ExplainError, explain_goal, explain_indicator, read_only_warehouse,
-                                                 render_text)
+    from nsk_pipeline.marts.explain import ExplainError, explain_goal, explain_indicator, render_text
 
     settings = settings_for_command()
     if settings is None:
@@ -269,8 +272,14 @@ def explain(args: argparse.Namespace) -> int:
         return 2
     try:
         registry = load_registry(settings.goals_path) if args.goal else None
-        wh = read_only_warehouse(settings.warehouse_url)
-    except (ExplainError, GoalRegistryError) as e:
+        wh = Warehouse.open_existing(settings.warehouse_url)
+    except WarehouseBusy as e:
+        print(f"nsk: {e}", file=sys.stderr)
+        return 3
+    except WarehouseMissing as e:
+        print(f"nsk: {e}: run `nsk materialize` first, or check the setting", file=sys.stderr)
+        return 2
+    except GoalRegistryError as e:
         print(f"nsk: {e}", file=sys.stderr)
         return 2
     try:
@@ -279,16 +288,6 @@ def explain(args: argparse.Namespace) -> int:
     except ExplainError as e:
         print(f"nsk: {e}", file=sys.stderr)
         return 2
-    except Exception as e:
-        if "lock" in str(e).lower():  # DuckDB: a run holds the file
-            print("nsk: the warehouse is in use by a run; try again when it is done", file=sys.stderr)
-            return 3
-        import sqlalchemy as sa
-
-        if isinstance(e, sa.exc.OperationalError):  # PostgreSQL: no server or no such database
-            print(f"nsk: cannot read the warehouse: {str(e.orig).strip().splitlines()[0]}", file=sys.stderr)
-            return 2
-        raise
     finally:
         wh.dispose()
     print(json.dumps(explained.to_json(), indent=2, ensure_ascii=False, default=str) if args.json

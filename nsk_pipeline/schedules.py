@@ -13,9 +13,12 @@ its as-of date is the day it starts: the tick's day.
 **Freshness.** Two signals, both in the UI:
 
 - `SOURCE_FRESHNESS_POLICY` on every `staging/<source>` asset (Dagster's freshness policy,
-  evaluated by the daemon): the asset is expected to be materialised at least every 100 days;
+  evaluated by the daemon): the asset is expected to be materialised at least every
+  `DELIVERY_WINDOW_DAYS`;
 - the asset check `source_delivered_recently` on every `staging/<source>` asset (WARN): the
-  source's latest *loaded* export dated on or before the as-of date is at most 100 days old. An
+  source's latest *loaded* export dated on or before the as-of date is at most
+  `delivery_window_days(source)` old (`DELIVERY_WINDOW_DAYS`, or the source's entry in
+  `DELIVERY_WINDOW_OVERRIDES`, in `sources/specs.py`); the check's description is written from the same numbers. An
   asset materialised today from old files is not fresh data; this check says so.
 """
 
@@ -29,7 +32,7 @@ from nsk_pipeline.core.checks import selected_results
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.core.settings import COPENHAGEN
 from nsk_pipeline.sources.assets import staging_key
-from nsk_pipeline.sources.specs import SOURCES
+from nsk_pipeline.sources.specs import DELIVERY_WINDOW_DAYS, SOURCES, delivery_window_days
 
 TIMEZONE = "Europe/Copenhagen"
 # 06:00 on the 5th of January, April, July and October, in TIMEZONE.
@@ -38,11 +41,6 @@ JOB_NAME = "quarterly_refresh"
 SCHEDULE_NAME = "quarterly_refresh_schedule"
 TAG_AS_OF = "nsk/as_of"
 TAG_TRIGGER = "nsk/trigger"
-
-# A source is expected to deliver every quarter: at most ~100 days between exports.
-DELIVERY_WINDOW_DAYS = 100
-# Per-source exceptions. The milestones are typed in by hand once a year (source-exports.md).
-DELIVERY_WINDOW_OVERRIDES: dict[str, int] = {"milepaele": 400}
 
 SOURCE_FRESHNESS_POLICY = dg.FreshnessPolicy.time_window(
     fail_window=timedelta(days=DELIVERY_WINDOW_DAYS), warn_window=timedelta(days=95))
@@ -84,10 +82,6 @@ def _tick_time(context: dg.ScheduleEvaluationContext) -> datetime:
 
 
 # --- freshness -----------------------------------------------------------------------------
-
-def delivery_window_days(source: str) -> int:
-    return DELIVERY_WINDOW_OVERRIDES.get(source, DELIVERY_WINDOW_DAYS)
-
 
 def latest_delivery(nsk: NskResource, source: str) -> date | None:
     """The export date of the source's latest loaded file dated on or before the as-of date."""

@@ -31,6 +31,7 @@ from pathlib import Path
 import dagster as dg
 
 from nsk_pipeline.core.settings import Settings
+from nsk_pipeline.core.warehouse import Warehouse, WarehouseBusy, WarehouseMissing
 from nsk_pipeline.schedules import TAG_AS_OF, TAG_TRIGGER, quarterly_refresh
 from nsk_pipeline.sources.ingest import file_sha256, source_entries
 from nsk_pipeline.sources.sql_typing import mask_cpr
@@ -128,22 +129,18 @@ def evaluate(raw_dir: Path, loaded: Callable[[], set[tuple[str, str]] | None], a
 
 def loaded_hashes(warehouse_url: str) -> set[tuple[str, str]] | None:
     """(source, sha256) of every file load (none when the warehouse does not exist yet); None
-    when a process outside Dagster holds the DuckDB file (`nsk materialize`)."""
-    from nsk_pipeline.marts.explain import ExplainError, read_only_warehouse
-
+    when another process holds the DuckDB file (`nsk materialize`, or a run of the UI)."""
     try:
-        wh = read_only_warehouse(warehouse_url)
-    except ExplainError:
+        wh = Warehouse.open_existing(warehouse_url)
+    except WarehouseBusy:
+        return None
+    except WarehouseMissing:
         return set()  # no warehouse yet: every export is new
     try:
         if not wh.has_table("meta", "file_loads"):
             return set()
         rows = wh.read_sql("SELECT DISTINCT source, sha256 FROM meta.file_loads WHERE sha256 IS NOT NULL")
         return {(r.source, r.sha256) for r in rows.itertuples()}
-    except Exception as e:
-        if "lock" in str(e).lower():
-            return None
-        raise
     finally:
         wh.dispose()
 

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from nsk_pipeline.cli import main
-from nsk_pipeline.core.warehouse import Warehouse, columns_from_frame
+from nsk_pipeline.core.warehouse import Column, Warehouse
 
 pytestmark = pytest.mark.postgres
 
@@ -17,10 +17,11 @@ pytestmark = pytest.mark.postgres
 def test_analyst_reads_marts_and_nothing_else(postgres_url, monkeypatch):
     wh = Warehouse(postgres_url)
     frame = pd.DataFrame({"x": [1]})
+    columns = [Column("x", sa.BigInteger)]
     with wh.transaction() as conn:
         wh.ensure_schemas(conn)
         for schema in ("marts", "staging", "quarantine", "meta"):
-            wh.replace_rows(conn, wh.ensure_table(conn, schema, "t", columns_from_frame(frame)), frame)
+            wh.replace_rows(conn, wh.ensure_table(conn, schema, "t", columns), frame)
     role = f"nsk_analyst_{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("NSK_WAREHOUSE_URL", postgres_url)
     monkeypatch.setenv("NSK_ANALYST_PASSWORD", "s3cret-for-test")
@@ -28,7 +29,7 @@ def test_analyst_reads_marts_and_nothing_else(postgres_url, monkeypatch):
         assert main(["analyst-role", role]) == 0
         assert main(["analyst-role", role]) == 0  # idempotent: updates
         with wh.transaction() as conn:  # a mart created after the grant is readable too
-            wh.replace_rows(conn, wh.ensure_table(conn, "marts", "later", columns_from_frame(frame)), frame)
+            wh.replace_rows(conn, wh.ensure_table(conn, "marts", "later", columns), frame)
         server, db = postgres_url.rsplit("/", 1)
         as_analyst = sa.create_engine(f"postgresql+psycopg://{role}:s3cret-for-test@127.0.0.1:5432/{db}")
         with as_analyst.connect() as conn:

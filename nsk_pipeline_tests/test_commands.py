@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from nsk_pipeline.cli import main
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.core.warehouse import Warehouse
+from nsk_pipeline.sources import reasons
 from nsk_pipeline.sources.assets import staging_assets, staging_key
 from nsk_pipeline.sources.checks import staging_checks
 from nsk_pipeline.sources.ingest import ingest_source, source_entries
@@ -166,7 +167,8 @@ def test_an_unreadable_file_is_skipped_with_its_reason(reliability):
                 verdict = json.loads(f.read() or b"{}")
             os.waitpid(pid, 0)
         assert verdict.get("rettighedskurser_2026-02-01.csv", "missing") is None, verdict
-        assert verdict["rettighedskurser_2026-01-01.csv"].startswith("cannot be read")
+        unreadable = verdict["rettighedskurser_2026-01-01.csv"]  # a file reason: code and parameters
+        assert unreadable["code"] == "cannot_be_read" and reasons.text(unreadable).startswith("cannot be read: ")
     finally:
         shutil.rmtree(base, ignore_errors=True)
     reliability.record("operator_mistake", "an unreadable file in a source folder", survived=True)

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from nsk_pipeline.core import tables
 from nsk_pipeline.goals.registry import load_registry
 from nsk_pipeline.indicators.registry import INDICATORS
-from nsk_pipeline.marts.comments import apply_comments, comment_statements, dagster_column_schema
+from nsk_pipeline.marts.comments import apply_comments, comment_targets
 from nsk_pipeline.marts.report_view import VIEW_COLUMNS
 from nsk_pipeline.reports.dictionary import REGENERATE, data_dictionary_markdown, main
 from nsk_pipeline.sources.ingest import staged_columns
@@ -62,19 +62,6 @@ def test_committed_dictionary_is_the_generated_one(text):
     assert main(["--check", str(COMMITTED)]) == 0
 
 
-def test_comment_statements():
-    stmts = comment_statements("postgresql")
-    assert stmts == comment_statements("duckdb")  # DuckDB 1.0+ has the same COMMENT ON syntax
-    assert comment_statements("sqlite") == []
-    assert "COMMENT ON TABLE marts.goal_attainment IS 'One row per goal and evaluation year: status, actual against " \
-           "target, forecast.'" in stmts
-    assert "COMMENT ON COLUMN marts.goals.\"comparison\" IS '''>='' or ''<='''" in stmts
-    assert any(s.startswith('COMMENT ON COLUMN marts.goal_attainment_report."Opfyldelse (%)"') for s in stmts)
-    assert not any(s.startswith("COMMENT ON TABLE staging.") for s in stmts)
-    assert any(s.startswith("COMMENT ON TABLE staging.vejlederlog") for s in comment_statements(
-        "duckdb", schemas=("staging",)))
-
-
 def _comments(conn, dialect: str) -> dict[tuple[str, str], str]:
     if dialect == "duckdb":
         sql = "SELECT table_name, column_name, comment FROM duckdb_columns() WHERE schema_name = 'marts'"
@@ -101,15 +88,6 @@ def test_comments_land_in_the_warehouse(warehouse_url):
         wh.dispose()
 
 
-def test_dagster_column_schema():
-    schema = dagster_column_schema("staging", "vejlederlog")
-    names = [c.name for c in schema.columns]
-    assert "borger_pseudonym" in names and "cpr" not in names
-    assert all(c.description for c in schema.columns)
-    view = dagster_column_schema("marts", "goal_attainment_report")
-    assert [c.name for c in view.columns] == [label for label, _, _ in VIEW_COLUMNS]
-
-
 def test_the_history_of_publications_and_the_revisions_view(text):
     from nsk_pipeline.marts.revisions import VIEW_COLUMNS as REVISIONS_COLUMNS
 
@@ -120,6 +98,5 @@ def test_the_history_of_publications_and_the_revisions_view(text):
     assert "### marts.revisions" in text and "### meta.file_loads_history" in text
     for name, _, description in REVISIONS_COLUMNS:
         assert f"| `{name}` |" in text and description in text
-    stmts = comment_statements("duckdb")
-    assert any(s.startswith("COMMENT ON VIEW marts.revisions IS") for s in stmts)
-    assert any(s.startswith("COMMENT ON TABLE marts.goal_attainment_history IS") for s in stmts)
+    commented = {(kind, f"{schema}.{name}") for kind, schema, name, description, _ in comment_targets() if description}
+    assert {("VIEW", "marts.revisions"), ("TABLE", "marts.goal_attainment_history")} <= commented

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from nsk_pipeline.cli import main
 from nsk_pipeline.core.warehouse import Warehouse
 from nsk_pipeline.goals.registry import load_registry
-from nsk_pipeline.marts.explain import ExplainError, explain_goal, explain_indicator, read_only_warehouse
+from nsk_pipeline.marts.explain import ExplainError, explain_goal, explain_indicator
 from nsk_pipeline.indicators.registry import INDICATORS
 from nsk_pipeline_tests.conftest import (DEMO_RAW, TEST_KEY, create_database, database_url, drop_database,
                                          require_postgres)
@@ -62,7 +62,7 @@ def assert_every_goal_explained(url: str, years: tuple[int, ...] | None = None) 
     """For every numeric goal and evaluation year (of `years`): explain's sum is the mart's actual,
     and so is the sum over the goal's period in explain.counted_records."""
     registry = load_registry()
-    wh = read_only_warehouse(url)
+    wh = Warehouse.open_existing(url)
     try:
         rows = _goal_rows(wh)
         rows = rows[rows["year"].isin(years)] if years else rows
@@ -87,7 +87,7 @@ def test_every_numeric_goal_and_year_adds_up_to_goal_attainment(demo):
 
 
 def test_every_indicator_adds_up_to_indicator_yearly(demo):
-    wh = read_only_warehouse(demo)
+    wh = Warehouse.open_existing(demo)
     try:
         yearly = wh.read_sql("SELECT indicator_id, year, value FROM marts.indicator_yearly WHERE year = 2025")
         assert set(yearly["indicator_id"]) == set(INDICATORS)
@@ -99,7 +99,7 @@ def test_every_indicator_adds_up_to_indicator_yearly(demo):
 
 
 def test_records_that_do_not_count_and_why(demo):
-    wh = read_only_warehouse(demo)
+    wh = Warehouse.open_existing(demo)
     try:
         before = explain_indicator(wh, "rettighedskurser", 2024)
         after = explain_indicator(wh, "rettighedskurser", 2025)
@@ -127,7 +127,7 @@ def test_records_that_do_not_count_and_why(demo):
 
 
 def test_quarantined_rows_are_listed_with_their_reasons(demo):
-    wh = read_only_warehouse(demo)
+    wh = Warehouse.open_existing(demo)
     try:
         quarantined = wh.read_sql("SELECT file_name, row_number, reasons FROM quarantine.rejected_rows "
                                   "WHERE source = 'skoleforloeb'")
@@ -189,7 +189,7 @@ def test_the_command(demo, monkeypatch, capsys, tmp_path):
 
 
 def test_explain_on_a_missing_year(demo):
-    wh = read_only_warehouse(demo)
+    wh = Warehouse.open_existing(demo)
     try:
         with pytest.raises(ExplainError, match="no row for 2023"):
             explain_goal(wh, load_registry(), "HP2024-V3", 2023)
@@ -232,7 +232,7 @@ def test_postgresql_adds_up_and_the_analyst_cannot_read_the_explain_views(tmp_pa
 
 
 def test_as_of_is_the_marts(demo):
-    wh = read_only_warehouse(demo)
+    wh = Warehouse.open_existing(demo)
     try:
         assert explain_indicator(wh, "henvendelser", 2026).as_of == date.fromisoformat(AS_OF)
     finally:

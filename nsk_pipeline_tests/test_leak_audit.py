@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from nsk_pipeline.sources.readers import is_data_file, read_table
+from nsk_pipeline.sources.readers import is_data_file
+from nsk_pipeline_tests.raw_files import read_table
 from nsk_pipeline.sources.specs import SOURCES
 from nsk_pipeline_tests.conftest import DEMO_RAW, REPO, TEST_KEY
 

@@ -27,6 +27,7 @@ from nsk_pipeline.sources.readers import (
     is_data_file,
     read_export,
 )
+from nsk_pipeline_tests.raw_files import read_table
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 #: each example reads a file several times through DuckDB
@@ -482,7 +483,7 @@ def test_raw_export_repr_has_no_values(tmp_path: Path) -> None:
 
 def test_read_table_for_pandas(tmp_path: Path) -> None:
     p = write(tmp_path, "x_2025-01-01.csv", "a;b\n1;\n\n3;4\n")
-    t = readers.read_table(p)
+    t = read_table(p)
     assert t.frame.to_dict("records") == [{"a": "1", "b": None}, {"a": "3", "b": "4"}]
     assert all(t.frame[c].dtype == object for c in t.frame.columns)
     assert t.row_numbers == [2, 4]
@@ -777,4 +778,4 @@ def test_reading_in_chunks_gives_the_same(case, chunk: int, extra: str) -> None:
     finally:
         readers._CHUNK_BYTES = old
     assert (parts.records, parts.rows, parts.header) == (whole.records, whole.rows, whole.header)
-    assert whole.rows == readers.read_table(p, names).row_numbers
+    assert whole.rows == read_table(p, names).row_numbers

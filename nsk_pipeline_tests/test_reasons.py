@@ -1,6 +1,7 @@
 """Quarantine reasons are codes with their column and parameters, their texts in one table
 (`sources/reasons.py`): the pipeline stores codes, `reasons` is their English, the report
-shows their Danish, and nothing reads a sentence back."""
+shows their Danish, and nothing reads a sentence back. So are the reasons a file was not
+loaded (`meta.file_loads.reason_code` and `reason_params`; `reason` their English)."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def assert_known_codes(source: str, quarantine: pd.DataFrame) -> list[dict]:
 def test_every_code_has_an_english_and_a_danish_text_with_declared_parameters():
     for code, r in reasons.REASONS.items():
         assert r.english.strip() and r.danish.strip(), code
-        assert r.kind in ("rule", "note"), code
+        assert r.kind in ("rule", "note", "file"), code
         # the report groups rows by the Danish text: it never names a row's value
         assert not reasons.template_params(r.danish) & {"value", "values"}, code
         assert reasons.template_params(r.danish) <= reasons.template_params(r.english), code
@@ -153,3 +154,69 @@ def exports_folder(tmp_path):
         f"{header}\nF1;{good.replace(';25;', ';mange;')}\nF2;{good.replace('folkeskole', 'kostskole')}\n"
         f"F3;{good}\n", encoding="utf-8")
     return folder
+
+
+def test_every_file_load_that_is_not_loaded_has_a_code_and_reason_is_its_english(tmp_path, duckdb_url):
+    """Each way a file is not loaded, through ingest into meta.file_loads: the code with its
+    parameters, `reason` their English text, and the report's Danish from the same table."""
+    from nsk_pipeline.reports import render
+    from nsk_pipeline.sources.assets import write_source
+    from nsk_pipeline.core.resources import NskResource
+
+    folder = tmp_path / "raw" / "rettighedskurser"
+    folder.mkdir(parents=True)
+    header = "kursus_id;dato;sted_type;sted;deltagere;status\n"
+    row = "RK1;10-01-2026;jobcenter;Jobcenter;12;gennemfoert\n"
+    (folder / "rettighedskurser_2026-01-15.csv").write_text(header + row, encoding="utf-8")
+    (folder / "kopi_2026-01-15.csv").write_text(header + row, encoding="utf-8")  # the same again
+    (folder / "rettighedskurser_2026-02-01.csv").write_text("kursus_id;dato;status\nRK2;01-02-2026;aflyst\n",
+                                                             encoding="utf-8")
+    (folder / "rettighedskurser.csv").write_text(header, encoding="utf-8")  # no export date
+    (folder / "rettighedskurser_2026-01-20.csv").write_bytes(b"")
+    (folder / "rettighedskurser_2026-09-30.csv").write_text(header, encoding="utf-8")  # after the as-of date
+    (folder / "README.txt").write_text("notes", encoding="utf-8")
+    (folder / "gammelt").mkdir()
+    (folder / "link").symlink_to(folder / "gammelt")
+    with ingest_source(SOURCES["rettighedskurser"], folder, dt.date(2026, 3, 1)) as result:
+        nsk = NskResource(raw_dir=str(tmp_path / "raw"), warehouse_url=duckdb_url, as_of="2026-03-01")
+        write_source(nsk, result, "test")
+    wh = Warehouse(duckdb_url)
+    try:
+        loads = wh.read_sql("SELECT file_name, status, reason, reason_code, reason_params FROM meta.file_loads")
+        loads = loads.set_index("file_name")
+        rejected, _ = render._file_loads(wh, dt.date(2026, 3, 1))
+    finally:
+        wh.dispose()
+    got = {name: (r.status, r.reason_code, json.loads(r.reason_params) if r.reason_params else None)
+           for name, r in loads.iterrows()}
+    assert got == {
+        "kopi_2026-01-15.csv": ("loaded", None, None),  # read first (folder order)
+        "rettighedskurser_2026-01-15.csv": ("duplicate", "duplicate_file", {"file": "kopi_2026-01-15.csv"}),
+        "rettighedskurser_2026-02-01.csv": ("rejected", "missing_required_column", {"column": "'sted_type'"}),
+        "rettighedskurser.csv": ("rejected", "no_export_date", {}),
+        "rettighedskurser_2026-01-20.csv": ("rejected", "empty_file", {}),
+        "rettighedskurser_2026-09-30.csv": ("after_as_of", "after_as_of", {"as_of": "2026-03-01"}),
+        "README.txt": ("ignored", "not_an_export", {}),
+        "gammelt": ("skipped", "sub_folder", {}),
+        "link": ("skipped", "sub_folder", {"symlink": ""}),
+    }, got
+    for name, r in loads.iterrows():
+        assert r.reason == reasons.file_text(r.reason_code, r.reason_params), name
+        assert (r.reason is None) == (r.status == "loaded"), name
+        assert reasons.REASONS[r.reason_code].kind == "file" if r.reason_code else True
+    assert loads.loc["link", "reason"] == ("a sub-folder (a symbolic link): only files directly in the source's "
+                                           "folder are read")
+    assert loads.loc["rettighedskurser_2026-01-20.csv", "reason"] == "empty file (0 bytes)"
+    assert {f.file_name: f.reason for f in rejected} == {
+        "rettighedskurser_2026-02-01.csv": "mangler den krævede kolonne 'sted_type'",
+        "rettighedskurser.csv": "ingen eksportdato i filnavnet (forventet <navn>_ÅÅÅÅ-MM-DD.csv)",
+        "rettighedskurser_2026-01-20.csv": "tom fil (0 bytes)",
+    }
+
+
+def test_a_file_reason_is_a_file_code():
+    with pytest.raises(KeyError):
+        reasons.file_reason("not_a_number")  # a row's reason, not a file's
+    with pytest.raises(KeyError):
+        reasons.file_reason("some_new_reason")
+    assert reasons.file_text(None, None) is None

@@ -146,14 +146,15 @@ def make_warehouse(url: str, as_of: date = AS_OF) -> Warehouse:
     ], columns=["source", "file_name", "export_date", "row_number", "record_key", "reason_codes", "row_data"])
     quarantine["reason_codes"] = [json.dumps(codes) for codes in quarantine["reason_codes"]]
     quarantine["reasons"] = [reasons.english(codes) for codes in quarantine["reason_codes"]]
+    missing = reasons.file_reason("missing_required_column", column="'sted_type'")
     loads = pd.DataFrame([
-        ("skoleforloeb", "skoleforloeb_2026-04-07.csv", date(2026, 4, 7), "loaded", None),
-        ("vejlederlog", "vejlederlog_2026-04-07.csv", date(2026, 4, 7), "loaded", None),
-        ("rettighedskurser", "rettighedskurser_2025-12-31.csv", date(2025, 12, 31), "loaded", None),
+        ("skoleforloeb", "skoleforloeb_2026-04-07.csv", date(2026, 4, 7), "loaded", None, None, None),
+        ("vejlederlog", "vejlederlog_2026-04-07.csv", date(2026, 4, 7), "loaded", None, None, None),
+        ("rettighedskurser", "rettighedskurser_2025-12-31.csv", date(2025, 12, 31), "loaded", None, None, None),
         ("rettighedskurser", "rettighedskurser_2026-02-01.csv", date(2026, 2, 1), "rejected",
-         "missing required column 'sted_type'"),
-        ("milepaele", "milepaele_2025-01-15.csv", date(2025, 1, 15), "loaded", None),
-    ], columns=["source", "file_name", "export_date", "status", "reason"])
+         reasons.text(missing), missing["code"], json.dumps(missing["params"])),
+        ("milepaele", "milepaele_2025-01-15.csv", date(2025, 1, 15), "loaded", None, None, None),
+    ], columns=["source", "file_name", "export_date", "status", "reason", "reason_code", "reason_params"])
     with wh.transaction() as conn:
         q = wh.ensure_table(conn, "quarantine", "rejected_rows", tables.REJECTED_ROWS)
         wh.insert_frame(conn, q, quarantine.assign(run_id="test"))
@@ -271,7 +272,10 @@ def test_data_quality_shows_counts_by_source_and_rule_only(wh):
         assert "Datakvalitet" in text
         assert "ikke en tilladt kode" in text and "en borgersag kræver et risikoniveau" in text
         assert "forskellige værdier i versioner med samme eksportdato" in text
-        assert "rettighedskurser_2026-02-01.csv" in text  # the rejected file
+        assert "rettighedskurser_2026-02-01.csv" in text  # the rejected file, and why in Danish
+        assert "mangler den krævede kolonne &#39;sted_type&#39;" in text or (
+            "mangler den krævede kolonne 'sted_type'" in text)
+        assert "missing required" not in text
         assert "Forældet" in text  # milepaele: newest export January 2025
         assert FAKE_CPR not in text and FAKE_PSEUDONYM not in text and "borgrsag" not in text
     assert data.quarantined_rows_by_source == {"skoleforloeb": 2, "vejlederlog": 2}
@@ -490,33 +494,34 @@ def test_a_municipality_template_is_used(wh, tmp_path, monkeypatch, capsys):
     assert report_cli(SimpleNamespace(plan="HP2024", year=2024, out=str(tmp_path / "b"))) == 0
     doc = Document(str(tmp_path / "b" / "nsk-status-HP2024-2024.docx"))
     assert doc.paragraphs[0].text == "Borgerrådgiverens egen skabelon 2024"
-    # a template that is not there: one line naming the setting, exit 2, nothing written
-    monkeypatch.setenv("NSK_REPORT_DOCX_TEMPLATE", str(tmp_path / "mangler.docx"))
-    capsys.readouterr()
-    assert report_cli(SimpleNamespace(plan="HP2024", year=2024, out=str(tmp_path / "c"))) == 2
-    err = capsys.readouterr().err
-    assert "mangler.docx" in err and "NSK_REPORT_DOCX_TEMPLATE" in err and len(err.strip().splitlines()) == 1
-    assert not list((tmp_path / "c").glob("*.html"))
-    # a template with a broken tag: one line naming the file and the error
-    from docx import Document as NewDocument
-
-    broken = NewDocument()
-    broken.add_paragraph("{{ data.year ")
-    broken.save(tmp_path / "broken.docx")
-    monkeypatch.setenv("NSK_REPORT_DOCX_TEMPLATE", str(tmp_path / "broken.docx"))
-    assert report_cli(SimpleNamespace(plan="HP2024", year=2024, out=str(tmp_path / "c"))) == 2
-    err = capsys.readouterr().err
-    assert "broken.docx" in err and "TemplateSyntaxError" in err and len(err.strip().splitlines()) == 1
-    misspelt = NewDocument()
-    misspelt.add_paragraph("{{ data.yeer }}")
-    misspelt.save(tmp_path / "misspelt.docx")
-    monkeypatch.setenv("NSK_REPORT_DOCX_TEMPLATE", str(tmp_path / "misspelt.docx"))
-    assert report_cli(SimpleNamespace(plan="HP2024", year=2024, out=str(tmp_path / "c"))) == 2
-    err = capsys.readouterr().err
-    assert "misspelt.docx" in err and "yeer" in err and len(err.strip().splitlines()) == 1
     # the option wins over the setting
     assert report_cli(SimpleNamespace(plan="HP2024", year=2024, out=str(tmp_path / "d"),
                                       docx_template=str(template))) == 0
+
+
+def _docx_with(path: Path, text: str) -> Path:
+    from docx import Document
+
+    doc = Document()
+    doc.add_paragraph(text)
+    doc.save(path)
+    return path
+
+
+@pytest.mark.parametrize("name, content, named", [
+    ("mangler.docx", None, ["NSK_REPORT_DOCX_TEMPLATE"]),  # not there
+    ("broken.docx", "{{ data.year ", ["TemplateSyntaxError"]),  # a broken tag
+    ("misspelt.docx", "{{ data.yeer }}", ["yeer"]),  # a name the data model does not have
+])
+def test_a_bad_municipality_template_exits_2_in_one_line_and_writes_nothing(wh, tmp_path, monkeypatch, capsys,
+                                                                            name, content, named):
+    wh.dispose()  # `nsk report` opens the warehouse itself, read-only
+    template = tmp_path / name if content is None else _docx_with(tmp_path / name, content)
+    monkeypatch.setenv("NSK_REPORT_DOCX_TEMPLATE", str(template))
+    assert report_cli(SimpleNamespace(plan="HP2024", year=2024, out=str(tmp_path / "out"))) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and all(word in err for word in [name, *named]), err
+    assert not list((tmp_path / "out").glob("*"))
 
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")

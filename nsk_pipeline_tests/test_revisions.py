@@ -30,7 +30,7 @@ from nsk_pipeline.core.faults import InjectedFault
 from nsk_pipeline.core.warehouse import Warehouse
 from nsk_pipeline.marts.build import Marts, publish
 from nsk_pipeline.marts.revisions import publications
-from nsk_pipeline.sources.readers import read_table
+from nsk_pipeline_tests.raw_files import read_table
 from nsk_pipeline_tests.conftest import DEMO_RAW, isolated_environ, require_postgres
 
 AS_OF = "2025-03-01"

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
 import pandas as pd
 import pyarrow as pa
+import pytest
 import sqlalchemy as sa
 
-from nsk_pipeline.core.warehouse import Warehouse
+from nsk_pipeline.core.warehouse import Warehouse, WarehouseBusy, WarehouseMissing
 
 
 def test_read_arrow_returns_every_row_in_batches_and_one_empty_table_for_none(warehouse_url):
@@ -33,3 +39,46 @@ def test_read_arrow_returns_every_row_in_batches_and_one_empty_table_for_none(wa
         assert len(empty) == 1 and empty[0].num_rows == 0 and empty[0].column_names == ["id", "name", "day"]
     finally:
         wh.dispose()
+
+
+@contextmanager
+def writer_holding(path: Path):
+    """A process with the DuckDB file open for writing (a run), holding its lock."""
+    proc = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(path)!r}); "
+                             "print('ready', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        yield proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_open_existing_tells_a_missing_warehouse_from_a_busy_one(tmp_path, monkeypatch, capsys):
+    """One read-only opening for every reader: the sensor (no warehouse: every export is new; busy:
+    look again next tick), `nsk explain` and `nsk report` (missing: exit 2; busy: exit 3)."""
+    from nsk_pipeline.cli import main
+    from nsk_pipeline.sensors import loaded_hashes
+
+    path = tmp_path / "wh.duckdb"
+    url = f"duckdb:///{path}"
+    with pytest.raises(WarehouseMissing, match=str(path)):
+        Warehouse.open_existing(url)
+    assert loaded_hashes(url) == set() and not path.exists()
+    wh = Warehouse(url)
+    with wh.transaction() as conn:
+        wh.ensure_schemas(conn)
+    wh.dispose()
+    with writer_holding(path) as pid:
+        with pytest.raises(WarehouseBusy, match=f"pid {pid}"):
+            Warehouse.open_existing(url)
+        assert loaded_hashes(url) is None
+        monkeypatch.setenv("NSK_WAREHOUSE_URL", url)
+        capsys.readouterr()
+        for command in (["explain", "HP2024-V3", "--year", "2025"], ["report", "--plan", "HP2024", "--year", "2025",
+                                                                       "--out", str(tmp_path / "out")]):
+            assert main(command) == 3, command
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and f"in use by another process (pid {pid})" in err[0], err
+    assert not (tmp_path / "out").exists()
+    Warehouse.open_existing(url).dispose()  # free again

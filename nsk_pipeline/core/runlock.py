@@ -15,22 +15,15 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 import time
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from nsk_pipeline.core.warehouse import Warehouse
+from nsk_pipeline.core.warehouse import Warehouse, WarehouseBusy, duckdb_lock_holder
 
 LOCK_ID = 7_316_202_4  # an arbitrary constant: "nsk-pipeline writes the warehouse"
 _HELD: dict[str, int] = {}  # lock key → how many holders in this process
-_DUCKDB_HOLDER = re.compile(r"Conflicting lock is held in .*?\(PID (\d+)\)")
-
-
-class WarehouseBusy(RuntimeError):
-    pass
-
 
 class RunLock:
     def __init__(self, warehouse: Warehouse, wait_seconds: float = 60.0, poll_seconds: float = 1.0):
@@ -67,7 +60,7 @@ class RunLock:
             conn.execute(sa.text("SELECT 1"))
         except Exception as e:
             self._drop_run_file()
-            pid = _duckdb_holder(e)
+            pid = duckdb_lock_holder(e)
             if pid is None:
                 raise
             self._busy = (f"the warehouse file is open in another process (pid {pid}), e.g. an analyst's "
@@ -132,17 +125,6 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
-
-
-def _duckdb_holder(error: BaseException) -> str | None:
-    """The pid DuckDB names when another process holds the file's lock, anywhere in the chain."""
-    seen = error
-    while seen is not None:
-        match = _DUCKDB_HOLDER.search(str(seen))
-        if match:
-            return match.group(1)
-        seen = seen.__cause__ or seen.__context__
-    return None
 
 
 def _run_file(warehouse: Warehouse) -> str | None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from nsk_pipeline.core.warehouse import Column as C
+from nsk_pipeline.goals.registry import SPOR, STATUS_TEKST, listed
+from nsk_pipeline.indicators.disclosure import PROTECTED_LABEL, SMALL_TEXT
 
 GOAL_ATTAINMENT = [
     C("plan_id", sa.Text, "the plan the goal belongs to (HP2024, IHP2017, …)"),
     C("goal_id", sa.Text, "the goal's id in the goal registry"),
-    C("spor", sa.Text, "track: boern_unge, voksne, civilsamfund or tvaergaaende"),
+    C("spor", sa.Text, f"track: {listed(SPOR)}"),
     C("goal_text", sa.Text, "the goal as the plan words it (Danish)"),
     C("kind", sa.Text, "numeric (measured by an indicator) or milestone (status entered by hand)"),
     C("indicator_id", sa.Text, "the indicator that measures a numeric goal; NULL for milestones"),
@@ -25,7 +27,7 @@ GOAL_ATTAINMENT = [
     C("actual", sa.Float, "the indicator over the period so far (cumulative from the plan's start for plan goals); "
       "NULL when not measured"),
     C("progress", sa.Float, "actual / target"),
-    C("status", sa.Text, "naaet, ikke_naaet, i_gang or ikke_opgjort"),
+    C("status", sa.Text, listed(STATUS_TEKST)),
     C("status_tekst", sa.Text, "the Danish sentence the report prints for the status"),
     C("data_through", sa.Date, "how far the data reaches for this row: the source's latest export date, "
       "or the row's evaluation date if that comes first"),
@@ -65,8 +67,8 @@ INDICATOR_BREAKDOWN = [
     C("dimension", sa.Text, "what the rows are broken down by (skoletype, udbyder, sted_type, koen, …)"),
     C("category", sa.Text, "the dimension's value; 'ukendt' where the rows lack it"),
     C("value", sa.Float, "the indicator over the rows of this category; NULL when suppressed"),
-    C("suppressed", sa.Boolean, "true when withheld: a counsellor-log count of 1-4, or a second cell that "
-      "would reveal one"),
+    C("suppressed", sa.Boolean, f"true when withheld: a {PROTECTED_LABEL} count of {SMALL_TEXT}, or a second cell "
+      "that would reveal one"),
 ]
 
 INDICATORS = [
@@ -118,7 +120,12 @@ FILE_LOADS = [
     C("sha256", sa.Text, "the file's SHA-256"),
     C("status", sa.Text, "loaded, rejected, ignored, skipped (a sub-folder, broken link, pipe or unreadable "
       "file: nothing read), after_as_of or duplicate"),
-    C("reason", sa.Text, "why a file was rejected, ignored or skipped"),
+    C("reason", sa.Text, "why a file was not loaded (rejected, ignored, skipped, after_as_of, duplicate): the "
+      "English text of reason_code with reason_params"),
+    C("reason_code", sa.Text, "the same as a code (missing_required_column, no_export_date, sub_folder, after_as_of, "
+      "duplicate_file, …), its Danish and English texts in nsk_pipeline/sources/reasons.py; NULL for a loaded file"),
+    C("reason_params", sa.Text, "the code's parameters as JSON text (e.g. {\"column\": \"'sted_type'\"}); names "
+      "and paths in them with CPR numbers masked"),
     C("encoding", sa.Text, "detected encoding (utf-8, utf-8-sig, cp1252, xlsx)"),
     C("separator", sa.Text, "detected CSV separator"),
     C("rows_read", sa.BigInteger, "data rows read"),
@@ -171,8 +178,8 @@ MARTS = {
 GRAINS = {
     ("marts", "indicator_yearly"): "One row per indicator and year.",
     ("marts", "indicator_quarterly"): "One row per indicator, year and quarter (year to date).",
-    ("marts", "indicator_breakdown"): "One row per indicator, year, dimension and category; counsellor-log cells "
-                                      "of 1-4 are suppressed.",
+    ("marts", "indicator_breakdown"): f"One row per indicator, year, dimension and category; {PROTECTED_LABEL} "
+                                      f"cells of {SMALL_TEXT} are suppressed.",
     ("marts", "indicators"): "One row per indicator: the indicator registry.",
     ("marts", "goals"): "One row per goal: the goal registry as loaded.",
     ("marts", "goal_attainment"): "One row per goal and evaluation year: status, actual against target, forecast.",

@@ -10,10 +10,10 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
@@ -31,30 +31,31 @@ class Column:
     description: str = ""
 
 
-def sql_type_for(series: pd.Series) -> Any:
-    dtype = series.dtype
-    if pd.api.types.is_bool_dtype(dtype):
-        return sa.Boolean
-    if pd.api.types.is_integer_dtype(dtype):
-        return sa.BigInteger
-    if pd.api.types.is_float_dtype(dtype):
-        return sa.Float
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        return sa.DateTime
-    non_null = series.dropna()
-    if len(non_null) and isinstance(non_null.iloc[0], datetime):
-        return sa.DateTime
-    if len(non_null) and isinstance(non_null.iloc[0], date):
-        return sa.Date
-    return sa.Text
+class WarehouseUnavailable(Exception):
+    """The warehouse cannot be opened to read (`Warehouse.open_existing`); `str(e)` is one line."""
 
 
-def columns_from_frame(df: pd.DataFrame) -> list[Column]:
-    return [Column(c, sql_type_for(df[c])) for c in df.columns]
-
-
-class WarehouseMissing(Exception):
+class WarehouseMissing(WarehouseUnavailable):
     """The configured warehouse does not exist (or cannot be reached) where a command only reads it."""
+
+
+class WarehouseBusy(WarehouseUnavailable):
+    """Another process holds the warehouse: on DuckDB, the file's lock (a run writing, or a
+    reader while a run waits); for the run lock (`core/runlock.py`), another run."""
+
+
+_DUCKDB_HOLDER = re.compile(r"Conflicting lock is held in .*?\(PID (\d+)\)")
+
+
+def duckdb_lock_holder(error: BaseException) -> str | None:
+    """The pid DuckDB names when another process holds the file's lock, anywhere in the chain."""
+    seen = error
+    while seen is not None:
+        match = _DUCKDB_HOLDER.search(str(seen))
+        if match:
+            return match.group(1)
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 class Warehouse:
@@ -65,8 +66,9 @@ class Warehouse:
     @classmethod
     def open_existing(cls, url: str) -> Warehouse:
         """The warehouse at `url`, opened to read only: never created, never changed (a DuckDB
-        file that is not there stays not there; PostgreSQL sessions are read-only). Raises
-        WarehouseMissing, with one line naming the place, when it is not there."""
+        file that is not there stays not there; PostgreSQL sessions are read-only). Raises, with
+        one line naming the place, WarehouseMissing when it is not there (or cannot be reached)
+        and WarehouseBusy when another process holds the DuckDB file."""
         shown = sa.engine.make_url(url).render_as_string(hide_password=True)
         if url.startswith("duckdb:///"):
             path = url.removeprefix("duckdb:///")
@@ -78,6 +80,10 @@ class Warehouse:
                 pass
         except sa.exc.DBAPIError as e:
             wh.dispose()
+            pid = duckdb_lock_holder(e)
+            if pid is not None:
+                raise WarehouseBusy(f"the warehouse {shown} is in use by another process (pid {pid}), e.g. a run "
+                                    f"writing to it; try again when it is done") from None
             detail = " ".join(str(e.orig).split()) if e.orig is not None else type(e).__name__
             raise WarehouseMissing(f"cannot open the warehouse {shown} (NSK_WAREHOUSE_URL): {detail}") from None
         return wh

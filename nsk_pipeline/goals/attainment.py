@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from nsk_pipeline.goals.registry import Goal, Plan, Registry
+from nsk_pipeline.goals.registry import STATUS_TEKST, Goal, Plan, Registry
 from nsk_pipeline.indicators.periods import IndicatorEngine
 from nsk_pipeline.indicators.registry import INDICATORS
 
@@ -21,13 +21,6 @@ COLUMNS = [
     "period_start", "period_end", "comparison", "target", "actual", "progress", "status",
     "status_tekst", "data_through", "forecast", "on_track", "note", "as_of", "computed_at",
 ]
-
-STATUS_TEKST = {
-    "naaet": "Målet er nået",
-    "ikke_naaet": "Målet er ikke nået",
-    "i_gang": "I gang",
-    "ikke_opgjort": "Ikke opgjort",
-}
 
 # Aggregations whose value can only grow over a period: a `>=` goal met early stays met.
 _GROWING = ("sum", "distinct")

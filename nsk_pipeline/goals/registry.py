@@ -18,11 +18,24 @@ import yaml
 from nsk_pipeline.indicators.registry import INDICATORS
 
 SHIPPED_GOALS = Path(__file__).with_name("goals.yaml")
-GOALS_PATH_ENV = "NSK_GOALS_PATH"  # the caller reads it and passes it as `extra`
 
 SPOR = ("boern_unge", "voksne", "civilsamfund", "tvaergaaende")
 KINDS = ("numeric", "milestone")
 COMPARISONS = (">=", "<=")
+# The statuses a goal can have and the Danish sentence `status_tekst` prints for each (when each
+# applies is the status rule, in goals/attainment.py).
+STATUS_TEKST = {
+    "naaet": "Målet er nået",
+    "ikke_naaet": "Målet er ikke nået",
+    "i_gang": "I gang",
+    "ikke_opgjort": "Ikke opgjort",
+}
+
+
+def listed(items, last_word: str = "or") -> str:
+    """`a, b, c or d`: a list of codes as a description says it."""
+    items = [str(i) for i in items]
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {last_word} {items[-1]}"
 
 _TOP_KEYS = {"plans", "goals"}
 _PLAN_KEYS = {"id", "name", "first_year", "last_year"}
@@ -63,9 +76,6 @@ class Goal:
 class Registry:
     plans: dict[str, Plan] = field(default_factory=dict)
     goals: list[Goal] = field(default_factory=list)
-
-    def plan_of(self, goal: Goal) -> Plan:
-        return self.plans[goal.plan]
 
     def to_frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(plans_df, goals_df): the registry as loaded, for `marts.goals`."""

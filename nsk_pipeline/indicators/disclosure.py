@@ -1,8 +1,11 @@
-"""Disclosure control for breakdowns of the counsellors' log.
+"""Disclosure control for breakdowns of the counsellors' log: the contract's rule, here and
+nowhere else ("Privacy rules the marts keep" in goals-and-marts.md).
 
-Cells of 1-4 are suppressed. Because the yearly totals are published, a single suppressed
-cell in a dimension could be recovered as total minus the other cells; so a second cell, the
-smallest remaining one (non-zero first), is suppressed too.
+Cells of `SMALL_TEXT` are suppressed. Because the yearly totals are published, a single
+suppressed cell in a dimension could be recovered as total minus the other cells; so a second
+cell, the smallest remaining one (non-zero first), is suppressed too. The asset check
+`disclosure_control`, the column descriptions and the data dictionary take the bounds and the
+protected sources from the names below.
 """
 
 from __future__ import annotations
@@ -11,8 +14,17 @@ import pandas as pd
 
 from nsk_pipeline.indicators.registry import INDICATORS
 
-SMALL = range(1, 5)
-PROTECTED_SOURCES = frozenset({"vejlederlog"})
+# A breakdown cell counting from SMALLEST through LARGEST rows is withheld (0 is not small).
+SMALLEST, LARGEST = 1, 4
+SMALL_TEXT = f"{SMALLEST}-{LARGEST}"  # as the descriptions say it
+# The sources whose breakdowns are protected, and how the descriptions name them.
+PROTECTED_SOURCES = ("vejlederlog",)
+PROTECTED_LABEL = "counsellor-log"
+
+
+def is_small(values: pd.Series) -> pd.Series:
+    """Whether each value is a count the rule withholds (NULL is not)."""
+    return values.notna() & values.between(SMALLEST, LARGEST)
 
 
 def suppress(breakdown: pd.DataFrame) -> pd.DataFrame:
@@ -20,7 +32,7 @@ def suppress(breakdown: pd.DataFrame) -> pd.DataFrame:
     out["suppressed"] = False
     protected = out["indicator_id"].map(lambda i: INDICATORS[i].source in PROTECTED_SOURCES)
     values = out["value"]
-    primary = protected & values.notna() & values.isin(list(SMALL))
+    primary = protected & is_small(values)
     out.loc[primary, "suppressed"] = True
     for _, group in out[protected].groupby(["indicator_id", "year", "dimension"]):
         hidden = group["suppressed"]

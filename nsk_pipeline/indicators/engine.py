@@ -334,6 +334,11 @@ class SourceFacts:
     report_years: frozenset[int]
     latest_export: date | None
 
+    def reports_on(self, first_year: int, last_year: int) -> bool:
+        """No data is not zero: an indicator of this source is measured over a period (its value,
+        0 included) only when the source reports on one of the period's years; else NULL."""
+        return any(y in self.report_years for y in range(first_year, last_year + 1))
+
 
 def source_facts(wh: Warehouse, as_of: date, conn: Connection | None = None) -> dict[str, SourceFacts]:
     """A source reports on a year when a loaded file's export date, or a current row's date (any
@@ -392,8 +397,7 @@ class IndicatorValues:
         self._computed = computed  # a period without matching rows has no entry
 
     def measured(self, indicator_id: str, start: date, end: date) -> bool:
-        years = self.facts[INDICATORS[indicator_id].source].report_years
-        return any(y in years for y in range(start.year, end.year + 1))
+        return self.facts[INDICATORS[indicator_id].source].reports_on(start.year, end.year)
 
     def value(self, indicator_id: str, start: date, end: date) -> PeriodValue:
         if not self.measured(indicator_id, start, end):
@@ -500,7 +504,7 @@ def _compute_breakdown(wh: Warehouse, conn: Connection, as_of: date, facts: dict
         if indicator.aggregation == "ratio":
             continue
         dimensions = DIMENSIONS[indicator.source]
-        measured = [y for y in years if y in facts[indicator.source].report_years]
+        measured = [y for y in years if facts[indicator.source].reports_on(y, y)]
         cells: dict[tuple[int, str], dict[str | None, float]] = defaultdict(dict)
         if measured and wh.has_table("staging", indicator.source):
             periods = {y: (date(y, 1, 1), date(y, 12, 31)) for y in measured}

@@ -14,7 +14,8 @@ import pandas as pd
 
 from nsk_pipeline.core.checks import selected_results
 from nsk_pipeline.core.resources import NskResource
-from nsk_pipeline.goals.attainment import STATUS_TEKST
+from nsk_pipeline.goals.registry import STATUS_TEKST
+from nsk_pipeline.indicators.disclosure import PROTECTED_LABEL, PROTECTED_SOURCES, SMALL_TEXT, is_small
 from nsk_pipeline.marts.assets import mart_key
 
 PROGRESS_TOLERANCE = 1e-9
@@ -92,10 +93,11 @@ def contract_invariants(nsk: NskResource, mart: str) -> dg.AssetCheckResult:
 
 
 def breakdown_disclosure(nsk: NskResource) -> dg.AssetCheckResult:
+    protected = ", ".join(f"'{s}'" for s in PROTECTED_SOURCES)
     bd = nsk.warehouse.read_sql(
         "SELECT b.* FROM marts.indicator_breakdown b JOIN marts.indicators i USING (indicator_id) "
-        "WHERE i.source = 'vejlederlog'")
-    small = bd[bd["value"].between(1, 4)]
+        f"WHERE i.source IN ({protected})")
+    small = bd[is_small(pd.to_numeric(bd["value"]))]
     shown = bd[bd["suppressed"].astype(bool) & bd["value"].notna()]
     return dg.AssetCheckResult(passed=small.empty and shown.empty,
                                metadata={"cells": len(bd), "small_cells_shown": len(small),
@@ -108,7 +110,7 @@ _CHECKS = {
        for mart in INVARIANTS},
     dg.AssetCheckKey(mart_key("indicator_breakdown"), "disclosure_control"): (
         breakdown_disclosure,
-        "No counsellor-log breakdown cell shows a count of 1-4; suppressed cells show no value."),
+        f"No {PROTECTED_LABEL} breakdown cell shows a count of {SMALL_TEXT}; suppressed cells show no value."),
 }
 
 

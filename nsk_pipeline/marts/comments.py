@@ -52,19 +52,6 @@ def _comment_items(schemas: tuple[str, ...]) -> list[tuple[str, str, str, str | 
     return out
 
 
-def comment_statements(dialect: str, schemas: tuple[str, ...] = ("marts", "quarantine", "meta")) -> list[str]:
-    """`COMMENT ON TABLE/VIEW/COLUMN` for the relations in `schemas`.
-
-    PostgreSQL and DuckDB (1.0 and later) share the syntax; other dialects get an empty list.
-    Run them after the relations exist (the view after `create_report_view`); `apply_comments`
-    does that, skipping what does not exist. The statements hold ':' and '%' (execute them as
-    `sa.text(stmt.replace(":", "\\:"))`, not through a driver's own parameter parsing).
-    """
-    if dialect not in ("postgresql", "duckdb"):
-        return []
-    return [stmt for *_, stmt in _comment_items(schemas)]
-
-
 def apply_comments(conn: Any, schemas: tuple[str, ...] = ("marts", "quarantine", "meta")) -> int:
     """Run the comment statements for the relations (and columns) that exist, in `conn`'s
     transaction; returns how many ran."""
@@ -87,19 +74,3 @@ def apply_comments(conn: Any, schemas: tuple[str, ...] = ("marts", "quarantine",
         conn.execute(sa.text(stmt.replace(":", "\\:")))  # no bind parameters; sa.text escapes '%' itself
         ran += 1
     return ran
-
-
-def dagster_column_schema(schema: str, name: str):
-    """A `dagster.TableSchema` with the dictionary's descriptions, for `dagster/column_schema`."""
-    import dagster as dg
-
-    for kind, s, n, _, columns in comment_targets():
-        if (s, n) == (schema, name):
-            types = {}
-            if schema == "staging":
-                types = {c: t for c, t, _ in staged_column_descriptions(SOURCES[name])}
-            elif schema == "marts" and name in tables.MARTS:
-                types = {c.name: tables.type_name(c).lower() for c in tables.MARTS[name]}
-            return dg.TableSchema(columns=[dg.TableColumn(c, types.get(c, "text"), description=d)
-                                           for c, d in columns])
-    raise KeyError(f"{schema}.{name} is not in the data dictionary")

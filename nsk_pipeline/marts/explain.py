@@ -25,7 +25,6 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from textwrap import indent
 
 import sqlalchemy as sa
@@ -177,15 +176,6 @@ class Explanation:
                 "not_counted": [_plain(r) for r in self.not_counted], "other": [_plain(r) for r in self.other],
                 "sum": self.total, "numerator": self.numerator, "denominator": self.denominator,
                 "mart": self.mart, "mart_value": self.mart_value, "agrees": self.agrees}
-
-
-def read_only_warehouse(url: str) -> Warehouse:
-    """The warehouse, opened for reading: a missing DuckDB file is an error, never created."""
-    if url.startswith("duckdb:///"):
-        path = url.removeprefix("duckdb:///")
-        if path != ":memory:" and not Path(path).is_file():
-            raise ExplainError(f"no warehouse at {path}: run `nsk materialize` first")
-    return Warehouse(url, read_only=True)
 
 
 def _scalar(wh: Warehouse, sql: str, **params):

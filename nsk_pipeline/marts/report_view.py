@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from nsk_pipeline.goals.registry import SPOR, STATUS_TEKST, listed
+
 VIEW_SCHEMA = "marts"
 VIEW_NAME = "goal_attainment_report"
 VIEW_DESCRIPTION = ("Goal attainment in the columns a report template needs, with Danish labels: "
                     "marts.goal_attainment joined with marts.goals and marts.indicators.")
 
-SPOR_LABELS = {
-    "boern_unge": "1. Børn og unge",
-    "voksne": "2. Voksne",
-    "civilsamfund": "3. Civilsamfund",
-    "tvaergaaende": "4. Tværgående",
-}
+# How the committee's annex names and numbers the tracks (`SPOR`, in their order).
+SPOR_LABELS = dict(zip(SPOR, ("1. Børn og unge", "2. Voksne", "3. Civilsamfund", "4. Tværgående"), strict=True))
 
 # (label, SQL expression, description): the view's columns in order. Change only by adding at
 # the end: PostgreSQL's CREATE OR REPLACE VIEW keeps existing columns and may only append.
@@ -29,8 +27,7 @@ _spor_case = "CASE ga.spor " + " ".join(
 VIEW_COLUMNS: list[tuple[str, str, str]] = [
     ("Plan-id", "ga.plan_id", "planens id (HP2024, IHP2017, …)"),
     ("Plan", "g.plan_name", "planens navn"),
-    ("Spor", _spor_case, "sporet, som bilaget nummererer det: 1. Børn og unge, 2. Voksne, 3. Civilsamfund, "
-                         "4. Tværgående"),
+    ("Spor", _spor_case, f"sporet, som bilaget nummererer det: {', '.join(SPOR_LABELS.values())}"),
     ("Mål-id", "ga.goal_id", "målets id i målregistret"),
     ("Mål", "ga.goal_text", "målet, som planen formulerer det"),
     ("Måltype", "CASE ga.kind WHEN 'numeric' THEN 'Talmål' WHEN 'milestone' THEN 'Milepæl' ELSE ga.kind END",
@@ -40,8 +37,8 @@ VIEW_COLUMNS: list[tuple[str, str, str]] = [
     ("Periode til", "ga.period_end", "sidste dag i målets periode"),
     ("Indikator", "i.name", "indikatoren, der måler målet (tom for milepæle)"),
     ("Enhed", "i.unit", "hvad indikatoren tæller"),
-    ("Status", "ga.status_tekst", "Målet er nået, Målet er ikke nået, I gang eller Ikke opgjort"),
-    ("Statuskode", "ga.status", "naaet, ikke_naaet, i_gang eller ikke_opgjort"),
+    ("Status", "ga.status_tekst", listed(STATUS_TEKST.values(), "eller")),
+    ("Statuskode", "ga.status", listed(STATUS_TEKST, "eller")),
     ("Resultat", "ga.actual", "indikatorens værdi for perioden indtil nu (samlet fra planens start for mål for "
                               "planperioden); tom når den ikke er målt"),
     ("Måltal", "ga.target", "målets måltal"),

@@ -31,9 +31,8 @@ from nsk_pipeline.marts.revisions import ReportChanges, report_changes
 from nsk_pipeline.reports.chart import chart_png, chart_svg
 from nsk_pipeline.reports.formatting import fmt_date, fmt_number, fmt_value, target_phrase
 from nsk_pipeline.sources import reasons
-from nsk_pipeline.sources.specs import SOURCES
+from nsk_pipeline.sources.specs import SOURCES, delivery_window_days
 
-STALE_AFTER_DAYS = 92  # a source whose newest loaded export is older (about a quarter) is stale
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 DEFAULT_DOCX_TEMPLATE = TEMPLATES / "status.docx"
 CHART_WIDTH_MM = 125  # fits the shipped Word template's report column (141 mm)
@@ -169,14 +168,17 @@ def load_report_data(warehouse: Warehouse, plan: str, year: int, latest: Any = N
         computed_at = conn.execute(sa.text("SELECT max(computed_at) FROM marts.goal_attainment WHERE "
                                            "plan_id = :plan"), {"plan": plan}).scalar()
         as_of = max(r["as_of"] for r in attainment)
-        sources = rows(  # stale: no export loaded, or the newest older than STALE_AFTER_DAYS
-            "SELECT *, coalesce(days_old > :stale, true) AS stale FROM (SELECT source, latest_export, files_loaded, "
-            "CAST(:as_of AS DATE) - latest_export AS days_old FROM (SELECT source, max(export_date) FILTER (WHERE "
-            "status = 'loaded' AND export_date <= :as_of) AS latest_export, count(*) FILTER (WHERE status = "
-            "'loaded') AS files_loaded FROM meta.file_loads GROUP BY source) AS s) AS d",
-            as_of=as_of, stale=STALE_AFTER_DAYS) if has_loads else []
-        rejected = rows("SELECT source, file_name, export_date, coalesce(reason, '') AS reason FROM meta.file_loads "
-                        "WHERE status = 'rejected'") if has_loads else []
+        sources = rows(
+            "SELECT *, CAST(:as_of AS DATE) - latest_export AS days_old FROM (SELECT source, max(export_date) "
+            "FILTER (WHERE status = 'loaded' AND export_date <= :as_of) AS latest_export, count(*) FILTER (WHERE "
+            "status = 'loaded') AS files_loaded FROM meta.file_loads GROUP BY source) AS s",
+            as_of=as_of) if has_loads else []
+        for s in sources:  # stale: no export loaded, or the newest older than the source's delivery window
+            s["window"] = delivery_window_days(s["source"])
+            s["stale"] = s["days_old"] is None or s["days_old"] > s["window"]
+        rejected = [{**r, "reason": reasons.file_text(r.pop("reason_code"), r.pop("reason_params"), "da") or ""}
+                    for r in rows("SELECT source, file_name, export_date, reason_code, reason_params "
+                                  "FROM meta.file_loads WHERE status = 'rejected'")] if has_loads else []
 
     goals, others = [], []
     for g in sorted((Goal(**{k: v for k, v in r.items() if k in Goal.__annotations__}) for r in plan_goals),
@@ -249,7 +251,7 @@ def environment(kind: str) -> jinja2.Environment:
     env.filters["md"] = _md
     env.globals.update(
         fmt_date=fmt_date, fmt_number=fmt_number, fmt_value=fmt_value, target_phrase=target_phrase,
-        chart_svg=chart_svg, status_text=STATUS_TEKST, sources=SOURCES, stale_after=STALE_AFTER_DAYS)
+        chart_svg=chart_svg, status_text=STATUS_TEKST, sources=SOURCES)
     env.globals["say"] = env.get_template("sentences.j2").module
     return env
 

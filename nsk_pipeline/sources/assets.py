@@ -21,23 +21,14 @@ def staging_key(source: str) -> dg.AssetKey:
     return dg.AssetKey(["staging", source])
 
 
-_SQL_TYPES = {"date": sa.Date, "count": sa.BigInteger, "year": sa.BigInteger}
+_SQL_TYPES = {"date": sa.Date, "integer": sa.BigInteger, "boolean": sa.Boolean, "text": sa.Text}
 
 
 def staging_columns(spec: SourceSpec) -> list[Column]:
-    """The staging table's columns, typed from the contract (not from whatever a run happened to read)."""
-    columns = []
-    for c in spec.columns:
-        if c.kind == "cpr":
-            columns += [Column("borger_pseudonym", sa.Text, "HMAC-SHA-256 pseudonym of the citizen's CPR number"),
-                        Column("koen", sa.Text, "kvinde or mand, from the CPR number"),
-                        Column("aldersgruppe", sa.Text, "age band at oprettet, from the CPR number")]
-        else:
-            columns.append(Column(c.name, _SQL_TYPES.get(c.kind, sa.Text)))
-    return columns + [Column("export_date", sa.Date, "the export date of the file this version came from"),
-                      Column("source_file", sa.Text, "the file this version came from"),
-                      Column("source_row", sa.BigInteger, "its row in the file (header = row 1)"),
-                      Column("er_gaeldende", sa.Boolean, "true for the version that counts (latest export wins)")]
+    """The staging table's columns, typed from the contract (not from whatever a run happened to
+    read), with the descriptions of `sources/columns.py`."""
+    return [Column(name, _SQL_TYPES[kind], description)
+            for name, kind, description in staged_column_descriptions(spec)]
 
 
 def write_source(nsk: NskResource, result: SourceResult, run_id: str) -> None:

@@ -18,6 +18,7 @@ error too.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -55,8 +56,9 @@ VALIDATE_BATCH_ROWS = 200_000
 META_COLUMNS = ["export_date", "source_file", "source_row", "er_gaeldende"]
 QUARANTINE_COLUMNS = ["source", "file_name", "export_date", "row_number", "record_key", "reasons", "reason_codes",
                       "row_data"]
-FILE_LOAD_COLUMNS = ["source", "file_name", "export_date", "sha256", "status", "reason", "encoding", "separator",
-                     "rows_read", "rows_staged", "rows_quarantined", "extra_columns"]
+FILE_LOAD_COLUMNS = ["source", "file_name", "export_date", "sha256", "status", "reason", "reason_code",
+                     "reason_params", "encoding", "separator", "rows_read", "rows_staged", "rows_quarantined",
+                     "extra_columns"]
 _SQL_TYPES = {"date": "DATE", "count": "BIGINT", "year": "BIGINT"}
 
 
@@ -67,7 +69,9 @@ class FileLoad:
     export_date: date | None = None
     sha256: str | None = None
     status: str = "loaded"  # loaded | rejected | ignored | skipped | after_as_of | duplicate
-    reason: str | None = None
+    reason: str | None = None  # the English text of reason_code with reason_params
+    reason_code: str | None = None  # a code of kind "file" in sources/reasons.py
+    reason_params: str | None = None  # its parameters, JSON text
     encoding: str | None = None
     separator: str | None = None
     rows_read: int = 0
@@ -104,10 +108,6 @@ class SourceResult:
     @property
     def staged(self) -> pd.DataFrame:
         return self.con.execute(self._select()).df()
-
-    @property
-    def current(self) -> pd.DataFrame:
-        return self.con.execute(self._select("WHERE er_gaeldende")).df()
 
     def head_current(self, n: int) -> pd.DataFrame:
         return self.con.execute(self._select("WHERE er_gaeldende", f"LIMIT {int(n)}")).df()
@@ -172,25 +172,25 @@ def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: by
         load = FileLoad(spec.name, file_label(path))
         loads.append(load)
         if skipped:
-            load.status, load.reason = "skipped", skipped
-            warnings.append(f"{spec.name}/{load.file_name}: skipped: {skipped} ({mask_cpr(str(path))})")
+            _not_loaded(load, "skipped", skipped)
+            warnings.append(f"{spec.name}/{load.file_name}: skipped: {load.reason} ({mask_cpr(str(path))})")
             continue
         if not is_data_file(path):
-            load.status, load.reason = "ignored", "not a .csv or .xlsx export"
-            messages.append(f"{spec.name}/{load.file_name}: ignored (not a .csv or .xlsx export)")
+            _not_loaded(load, "ignored", reasons.file_reason("not_an_export"))
+            messages.append(f"{spec.name}/{load.file_name}: ignored ({load.reason})")
             continue
         try:
             load.export_date = export_date_from_name(path.name)
         except FileRejected as e:
-            messages.append(_reject(load, str(e)))
+            messages.append(_reject(load, e.reason))
             continue
         if load.export_date > as_of:
-            load.status, load.reason = "after_as_of", f"export date after the as-of date {as_of.isoformat()}"
+            _not_loaded(load, "after_as_of", reasons.file_reason("after_as_of", as_of=as_of.isoformat()))
             continue
         load.sha256 = file_sha256(path)
         if (load.sha256, load.export_date) in seen:
-            load.status = "duplicate"
-            load.reason = f"same content and export date as {seen[(load.sha256, load.export_date)]}"
+            _not_loaded(load, "duplicate", reasons.file_reason("duplicate_file",
+                                                               file=seen[(load.sha256, load.export_date)]))
             messages.append(f"{spec.name}/{load.file_name}: {load.reason}; counted once")
             continue
         seen[(load.sha256, load.export_date)] = load.file_name
@@ -236,9 +236,9 @@ def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: by
     return result
 
 
-def source_entries(folder: Path) -> list[tuple[Path, str | None]]:
+def source_entries(folder: Path) -> list[tuple[Path, dict | None]]:
     """Every entry of a source's folder, in the order they are read, each with the reason it is
-    skipped (None: a file to read). A missing folder: none.
+    skipped (`reasons.file_reason`; None: a file to read). A missing folder: none.
 
     Only regular files directly in the folder are read; a symbolic link to one is followed (an
     operator may link an export in). Sub-folders (and links to folders) are not searched,
@@ -249,25 +249,25 @@ def source_entries(folder: Path) -> list[tuple[Path, str | None]]:
     return [(path, _skip_reason(path)) for path in sorted(folder.iterdir())]
 
 
-def _skip_reason(path: Path) -> str | None:
-    link = " (a symbolic link)" if path.is_symlink() else ""
+def _skip_reason(path: Path) -> dict | None:
+    link = {"symlink": ""} if path.is_symlink() else {}  # a flag: the texts say "(a symbolic link)"
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
         if link:
-            return f"broken symbolic link: its target {mask_cpr(os.readlink(path))} does not exist"
-        return "removed while the folder was read"
+            return reasons.file_reason("broken_link", target=mask_cpr(os.readlink(path)))
+        return reasons.file_reason("removed_while_read")
     except OSError as e:
-        return f"cannot be read: {e.strerror}{link}"
+        return reasons.file_reason("cannot_be_read", error=e.strerror, **link)
     if stat.S_ISDIR(mode):
-        return f"a sub-folder{link}: only files directly in the source's folder are read"
+        return reasons.file_reason("sub_folder", **link)
     if not stat.S_ISREG(mode):
-        return f"not a regular file{link} (a pipe, socket or device)"
+        return reasons.file_reason("not_a_regular_file", **link)
     try:
         with path.open("rb"):
             pass
     except OSError as e:
-        return f"cannot be read: {e.strerror}{link}"
+        return reasons.file_reason("cannot_be_read", error=e.strerror, **link)
     return None
 
 
@@ -290,9 +290,16 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _reject(load: FileLoad, reason: str) -> str:
-    load.status, load.reason = "rejected", reason
-    return f"{load.source}/{load.file_name}: rejected: {reason}"
+def _not_loaded(load: FileLoad, status: str, reason: dict) -> None:
+    """The file load's status and reason: its code and parameters, and their English text."""
+    load.status, load.reason_code = status, reason["code"]
+    load.reason_params = json.dumps(reason["params"], ensure_ascii=False, sort_keys=True)
+    load.reason = reasons.text(reason)
+
+
+def _reject(load: FileLoad, reason: dict) -> str:
+    _not_loaded(load, "rejected", reason)
+    return f"{load.source}/{load.file_name}: rejected: {load.reason}"
 
 
 def _raw_kept(spec: SourceSpec) -> list[str]:
@@ -321,13 +328,14 @@ def _read_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, load: FileLoad,
     try:
         export = read_export(con, path, expected_columns=spec.column_names)
     except FileRejected as e:
-        return _reject(load, str(e)), None
+        return _reject(load, e.reason), None
     load.encoding, load.separator = export.encoding, export.separator
     missing = [c for c in spec.required_columns if c not in export.header]
     if missing:
         drop_export(con, export)
-        return _reject(load, "missing required column" + ("s " if len(missing) > 1 else " ")
-                       + ", ".join(repr(c) for c in missing)), None
+        listed = ", ".join(repr(c) for c in missing)
+        return _reject(load, reasons.file_reason("missing_required_columns", columns=listed) if len(missing) > 1
+                       else reasons.file_reason("missing_required_column", column=listed)), None
     load.rows_read = export.rows
     extra = [c for c in export.header if c not in spec.column_names]
     if extra:

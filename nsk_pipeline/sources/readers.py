@@ -23,13 +23,14 @@ import io
 import itertools
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import fsspec
-import pandas as pd
 import pyarrow as pa
+
+from nsk_pipeline.sources import reasons
 
 DATA_SUFFIXES = (".csv", ".xlsx")
 #: Share of control bytes (other than tab, CR, LF) above which a file is not text.
@@ -53,16 +54,22 @@ _MAX_COLUMNS = 4096
 _MATERIALISE_BYTES = 1 << 25
 _MEMORY_ROOT = "nsk_raw"
 
-_NOT_TEXT = "not a text CSV file (it holds NUL bytes or control characters: binary or UTF-16)"
-_BAD_ENCODING = "the file's bytes are neither UTF-8 nor Windows-1252 text"
-_PARSE_FAILED = "the file could not be parsed as CSV"
-_NEVER_CLOSED = 'a quoted value is never closed (unbalanced " quotes)'
-_NO_HEADER = "no header row (the file has no content)"
-_NOT_XLSX = "not a readable .xlsx workbook"
+# The codes of `sources/reasons.py` a whole file is rejected with (their texts are there).
+_NOT_TEXT = "not_text"
+_BAD_ENCODING = "bad_encoding"
+_PARSE_FAILED = "not_parsed"
+_NEVER_CLOSED = "quote_never_closed"
+_NO_HEADER = "no_header"
+_NOT_XLSX = "not_xlsx"
 
 
 class FileRejected(Exception):
-    """The whole file is unusable. ``str(e)`` is the reason; it never holds a cell value."""
+    """The whole file is unusable: `reason` is its code and parameters (`reasons.file_reason`),
+    ``str(e)`` their English text. Neither ever holds a cell value."""
+
+    def __init__(self, code: str, **params: object):
+        self.reason = reasons.file_reason(code, **params)
+        super().__init__(reasons.text(self.reason))
 
 
 @dataclass
@@ -81,24 +88,13 @@ class RawExport:
                 f"separator={self.separator!r}, rows={self.rows})")
 
 
-@dataclass
-class RawTable:
-    """A file fetched into pandas (the leak audit's view of a file): text or None per cell."""
-
-    frame: pd.DataFrame
-    row_numbers: list[int] = field(default_factory=list)
-
-    def __repr__(self) -> str:  # never print cell values
-        return f"RawTable(rows={len(self.frame)}, columns={list(self.frame.columns)!r})"
-
-
 def export_date_from_name(name: str | Path) -> dt.date:
     """The export date at the end of a file name: ``<anything>_YYYY-MM-DD.<ext>``."""
     m = _EXPORT_DATE_RE.search(Path(str(name)).name)
     try:
         return dt.date(*map(int, m.groups()))  # type: ignore[union-attr]
     except (AttributeError, ValueError):
-        raise FileRejected("no export date in the file name (expected <name>_YYYY-MM-DD.csv)") from None
+        raise FileRejected("no_export_date") from None
 
 
 def is_data_file(path: str | Path) -> bool:
@@ -131,15 +127,15 @@ def read_export(con: duckdb.DuckDBPyConnection, path: Path | str,
             return _export_csv(con, path, expected, view)
         if path.suffix.lower() == ".xlsx":
             return _export_xlsx(con, path, view)
-        failure = "unsupported file type (expected .csv or .xlsx)"
+        failure = reasons.file_reason("unsupported_file_type")
     except FileRejected as exc:
-        failure = str(exc)
+        failure = exc.reason
     except OSError as exc:
-        failure = f"the file could not be opened ({type(exc).__name__})"
+        failure = reasons.file_reason("file_not_opened", error=type(exc).__name__)
     except Exception as exc:  # noqa: BLE001 - anything else becomes a generic rejection
-        failure = f"the file could not be read (unexpected {type(exc).__name__})"
+        failure = reasons.file_reason("file_not_read", error=type(exc).__name__)
     _drop(con, view)
-    raise FileRejected(failure)
+    raise FileRejected(failure["code"], **failure["params"])  # a fresh one: nothing is chained
 
 
 def drop_export(con: duckdb.DuckDBPyConnection, export: RawExport) -> None:
@@ -147,31 +143,26 @@ def drop_export(con: duckdb.DuckDBPyConnection, export: RawExport) -> None:
     _drop(con, export.view)
 
 
-def read_table(path: Path | str, expected_columns: Iterable[str] | None = None) -> RawTable:
-    """The file in pandas: :func:`read_export` in a connection of its own, fetched."""
-    with duckdb.connect() as con:
-        export = read_export(con, path, expected_columns)
-        table = con.sql(f"SELECT * FROM {export.view} ORDER BY source_row").to_arrow_table()
-        drop_export(con, export)
-    frame = table.drop_columns(["source_row"]).to_pandas().astype(object)
-    return RawTable(frame, table.column("source_row").to_pylist())
-
-
 def _clean(value: str) -> str | None:
     return value.strip() or None
 
 
-def _safe_column_label(name: str, position: int) -> str:
+def _safe_column_params(name: str, position: int) -> dict:
     """A header name fit for a message: one holding 6+ digits could be a data value (a file
     whose header row is missing), so it is replaced by its position."""
-    return f"column {position}" if sum(ch.isdigit() for ch in name) >= 6 or len(name) > 80 else repr(name)
+    return {"position": position} if sum(ch.isdigit() for ch in name) >= 6 or len(name) > 80 else {"name": repr(name)}
+
+
+def _safe_column_label(name: str, position: int) -> str:
+    safe = _safe_column_params(name, position)
+    return safe.get("name") or f"column {position}"
 
 
 def _header_names(cells: Sequence[str | None]) -> list[str]:
     names = [normalise_header(c) if c is not None else f"unnamed_{pos}" for pos, c in enumerate(cells, start=1)]
     for pos, name in enumerate(names, start=1):
         if name in names[: pos - 1]:
-            raise FileRejected(f"duplicate column name {_safe_column_label(name, pos)} in the header")
+            raise FileRejected("duplicate_column", **_safe_column_params(name, pos))
     return names
 
 
@@ -234,7 +225,7 @@ def _scan(path: Path, memory_name: str) -> tuple[str, _Scan, str]:
             except UnicodeDecodeError:
                 utf8 = False
     if size == 0:
-        raise FileRejected("empty file (0 bytes)")
+        raise FileRejected("empty_file")
     if controls > CONTROL_CHAR_LIMIT * size:
         raise FileRejected(_NOT_TEXT)
     try:
@@ -408,7 +399,7 @@ def _export_xlsx(con: duckdb.DuckDBPyConnection, path: Path, view: str) -> RawEx
     with open(path, "rb") as fh:  # OSError (missing file) is reported as such
         magic = fh.read(4)
     if not magic:
-        raise FileRejected("empty file (0 bytes)")
+        raise FileRejected("empty_file")
     try:  # from A1 (not from the first used cell), so that list positions are row numbers
         if magic != b"PK\x03\x04":
             raise ValueError("not a zip file")

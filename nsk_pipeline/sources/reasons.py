@@ -1,10 +1,13 @@
-"""Why a row is quarantined: every reason is a code, with its column and parameters; its Danish
-and English texts live here and nowhere else.
+"""Why a row is quarantined, or a file not loaded: every reason is a code, with its column and
+parameters; its Danish and English texts live here and nowhere else.
 
 `quarantine.rejected_rows.reason_codes` holds a row's reasons as JSON text, a list of
 ``{"code", "column", "params"}`` (the notes on which version of its key still counts are
 entries too, of kind "note"). The `reasons` column is that list's English text (`english`),
 the report shows the Danish (`danish`); nothing reads a sentence back.
+
+A file that is not loaded has one reason (kind "file"): `meta.file_loads.reason_code` holds its
+code and `reason_params` its parameters (JSON text); `reason` is the English text (`file_text`).
 
 A template's ``{name}`` is a parameter; a part in ``[...]`` is shown only when its parameters
 are all given (pandera's re-check of staged rows, for instance, knows no export date). A Danish
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 class Reason:
     english: str
     danish: str
-    kind: str = "rule"  # "rule": why the row is rejected; "note": which version counts instead
+    kind: str = "rule"  # "rule": why the row is rejected; "note": which version counts instead; "file": a file's
 
 
 REASONS: dict[str, Reason] = {
@@ -62,6 +65,49 @@ REASONS: dict[str, Reason] = {
                            kind="note"),
     "no_version_counts": Reason("no valid version of this key counts", "ingen gyldig version af nøglen tæller",
                                 kind="note"),
+    # a whole file (meta.file_loads): not read (readers, ingest) or rejected. `{symlink}` is a flag,
+    # given (as "") when the entry is a symbolic link.
+    "not_an_export": Reason("not a .csv or .xlsx export", "ikke en .csv- eller .xlsx-eksport", kind="file"),
+    "broken_link": Reason("broken symbolic link: its target {target} does not exist",
+                          "brudt symbolsk link: målet {target} findes ikke", kind="file"),
+    "removed_while_read": Reason("removed while the folder was read", "fjernet, mens mappen blev læst", kind="file"),
+    "cannot_be_read": Reason("cannot be read: {error}[{symlink} (a symbolic link)]", "kan ikke læses: {error}",
+                             kind="file"),
+    "sub_folder": Reason("a sub-folder[{symlink} (a symbolic link)]: only files directly in the source's folder "
+                         "are read", "en undermappe: kun filer direkte i kildens mappe læses", kind="file"),
+    "not_a_regular_file": Reason("not a regular file[{symlink} (a symbolic link)] (a pipe, socket or device)",
+                                 "ikke en almindelig fil (et rør, en sokkel eller en enhed)", kind="file"),
+    "after_as_of": Reason("export date after the as-of date {as_of}", "eksportdato efter opgørelsesdatoen {as_of}",
+                          kind="file"),
+    "duplicate_file": Reason("same content and export date as {file}", "samme indhold og eksportdato som {file}",
+                             kind="file"),
+    "no_export_date": Reason("no export date in the file name (expected <name>_YYYY-MM-DD.csv)",
+                             "ingen eksportdato i filnavnet (forventet <navn>_ÅÅÅÅ-MM-DD.csv)", kind="file"),
+    "unsupported_file_type": Reason("unsupported file type (expected .csv or .xlsx)",
+                                    "filtypen understøttes ikke (forventet .csv eller .xlsx)", kind="file"),
+    "empty_file": Reason("empty file (0 bytes)", "tom fil (0 bytes)", kind="file"),
+    "not_text": Reason("not a text CSV file (it holds NUL bytes or control characters: binary or UTF-16)",
+                       "ikke en CSV-tekstfil (den indeholder NUL-bytes eller kontroltegn: binær eller UTF-16)",
+                       kind="file"),
+    "bad_encoding": Reason("the file's bytes are neither UTF-8 nor Windows-1252 text",
+                           "filens bytes er hverken UTF-8- eller Windows-1252-tekst", kind="file"),
+    "not_parsed": Reason("the file could not be parsed as CSV", "filen kunne ikke læses som CSV", kind="file"),
+    "quote_never_closed": Reason('a quoted value is never closed (unbalanced " quotes)',
+                                 "en værdi i anførselstegn afsluttes aldrig (et ulige antal \")", kind="file"),
+    "no_header": Reason("no header row (the file has no content)", "ingen overskriftsrække (filen har intet indhold)",
+                        kind="file"),
+    "not_xlsx": Reason("not a readable .xlsx workbook", "ikke en læsbar .xlsx-projektmappe", kind="file"),
+    "duplicate_column": Reason("duplicate column name [{name}][column {position}] in the header",
+                               "samme kolonnenavn to gange i overskriften[: {name}][: kolonne {position}]",
+                               kind="file"),
+    "file_not_opened": Reason("the file could not be opened ({error})", "filen kunne ikke åbnes ({error})",
+                              kind="file"),
+    "file_not_read": Reason("the file could not be read (unexpected {error})",
+                            "filen kunne ikke læses (uventet {error})", kind="file"),
+    "missing_required_column": Reason("missing required column {column}", "mangler den krævede kolonne {column}",
+                                      kind="file"),
+    "missing_required_columns": Reason("missing required columns {columns}", "mangler de krævede kolonner {columns}",
+                                       kind="file"),
 }
 
 # pandera's built-in checks (pa.Field(nullable=..., isin=..., ge=...)) by the name pandera gives them
@@ -119,6 +165,20 @@ def english(reason_codes: str | None) -> str:
 def rules(reason_codes: str | None) -> list[dict]:
     """A row's reasons without the notes on which version counts."""
     return [r for r in parse(reason_codes) if REASONS[r["code"]].kind == "rule"]
+
+
+def file_reason(code: str, **params: object) -> dict:
+    """A file's reason as stored: a code of kind "file" and its parameters."""
+    if REASONS.get(code, Reason("", "", "")).kind != "file":
+        raise KeyError(f"unknown file reason code {code!r}: add it to nsk_pipeline/sources/reasons.py")
+    return {"code": code, "column": None, "params": {k: str(v) for k, v in params.items() if v is not None}}
+
+
+def file_text(code: str | None, params: str | None, language: str = "en") -> str | None:
+    """A file's reason text from `meta.file_loads.reason_code` and `reason_params` (NULL: none)."""
+    if code is None or code != code:
+        return None
+    return text({"code": code, "params": json.loads(params) if isinstance(params, str) else {}}, language)
 
 
 def label(reason: dict) -> str:

@@ -40,6 +40,18 @@ class SourceSpec:
         return next(c for c in self.columns if c.name == name)
 
 
+# A source is expected to deliver every quarter: at most ~100 days between exports. The milestones
+# are typed in by hand once a year (source-exports.md). The freshness check and the report's
+# "Forældet" both read this.
+DELIVERY_WINDOW_DAYS = 100
+DELIVERY_WINDOW_OVERRIDES: dict[str, int] = {"milepaele": 400}
+
+
+def delivery_window_days(source: str) -> int:
+    """How old a source's latest loaded export may be before the source counts as stale."""
+    return DELIVERY_WINDOW_OVERRIDES.get(source, DELIVERY_WINDOW_DAYS)
+
+
 HELD = ("gennemfoert", "aflyst")
 CANCELLED = frozenset({"aflyst", "annulleret"})
 

@@ -76,7 +76,10 @@ def coded(code: str, **params: str) -> str:
 
 # What the CPR number gives a row (the names `nsk_age_band` and the sex rule below produce): the
 # pandera model, the breakdowns and the dictionary take the value lists from here.
-AGE_BANDS = ("under_18", "18-29", "30-39", "40-49", "50-64", "65+")
+# Each age band with the age (completed years at `oprettet`) it starts at; `nsk_age_band` is
+# written from this table.
+AGE_BAND_FROM = {"under_18": 0, "18-29": 18, "30-39": 30, "40-49": 40, "50-64": 50, "65+": 65}
+AGE_BANDS = tuple(AGE_BAND_FROM)
 SEXES = ("kvinde", "mand")  # the last digit even, odd
 
 # CPR numbers as people write them in free text, masked by `nsk_mask` in every text of every
@@ -104,6 +107,9 @@ _MIDNIGHT = r"(?:[ T]+0{1,2}:00(?::00(?:\.0+)?)?)?"
 # the cheap test: a candidate of either family, unbounded (text that fails it holds no CPR number)
 CPR_PREFILTER = f"{CPR_PLAIN}|{CPR_DOTTED}"
 _PREFILTER_RE = re.compile(CPR_PREFILTER)
+
+_AGE_BAND_CASES = "".join(f"\n        WHEN (nsk_ymd(on_day) - nsk_ymd(birth)) // 10000 >= {age} THEN {literal(band)}"
+                          for band, age in reversed(AGE_BAND_FROM.items()) if age > 0)
 
 MACROS = f"""
 CREATE OR REPLACE MACRO nsk_quote(t) AS
@@ -196,13 +202,8 @@ CREATE OR REPLACE MACRO nsk_hmac(ipad, opad, message) AS
 CREATE OR REPLACE MACRO nsk_ymd(d) AS year(d) * 10000 + month(d) * 100 + day(d);
 CREATE OR REPLACE MACRO nsk_age_band(birth, on_day) AS CASE
     WHEN birth IS NULL OR on_day IS NULL OR birth > on_day THEN NULL
-    ELSE CASE
-        WHEN (nsk_ymd(on_day) - nsk_ymd(birth)) // 10000 >= 65 THEN '65+'
-        WHEN (nsk_ymd(on_day) - nsk_ymd(birth)) // 10000 >= 50 THEN '50-64'
-        WHEN (nsk_ymd(on_day) - nsk_ymd(birth)) // 10000 >= 40 THEN '40-49'
-        WHEN (nsk_ymd(on_day) - nsk_ymd(birth)) // 10000 >= 30 THEN '30-39'
-        WHEN (nsk_ymd(on_day) - nsk_ymd(birth)) // 10000 >= 18 THEN '18-29'
-        ELSE 'under_18' END END;
+    ELSE CASE{_AGE_BAND_CASES}
+        ELSE {literal(AGE_BANDS[0])} END END;
 """
 
 

@@ -51,13 +51,13 @@ def holds_an_export(delivery: Delivery) -> bool:
 def warehouse_actors(warehouse_url: str | None, as_of: date) -> tuple[list[str] | None, str]:
     """The register's actors as the warehouse staged them (every valid version, as the real load
     reads them from the exports), and where they came from; None when there is no register."""
-    from nsk_pipeline.core.warehouse import Warehouse, WarehouseMissing
+    from nsk_pipeline.core.warehouse import Warehouse, WarehouseUnavailable
 
     if not warehouse_url:
         return None, "no warehouse configured"
     try:
         wh = Warehouse.open_existing(warehouse_url)
-    except WarehouseMissing as e:
+    except WarehouseUnavailable as e:  # not there, or (DuckDB) held by a run
         return None, str(e)
     try:
         if not wh.has_table("staging", REGISTER):
@@ -115,7 +115,7 @@ def _file_reports(name: str, result) -> list[dict]:
         files.append({
             "source": name, "file": load.file_name, "status": load.status,
             "export_date": load.export_date.isoformat() if isinstance(load.export_date, date) else None,
-            "reason": load.reason, "rows_read": int(load.rows_read), "rows_staged": int(load.rows_staged),
+            "reason": load.reason, "reason_code": load.reason_code, "rows_read": int(load.rows_read), "rows_staged": int(load.rows_staged),
             "rows_quarantined": int(load.rows_quarantined), "quarantine_reasons": by_reason,
             "quarantined_rows": [{"row": int(r.row_number), "reasons": r.reasons} for r in rows.itertuples()],
             "extra_columns": load.extra_columns if isinstance(load.extra_columns, str) else None,
