@@ -184,7 +184,8 @@ def test_every_file_load_that_is_not_loaded_has_a_code_and_reason_is_its_english
     try:
         loads = wh.read_sql("SELECT file_name, status, reason, reason_code, reason_params FROM meta.file_loads")
         loads = loads.set_index("file_name")
-        rejected, _ = render._file_loads(wh, dt.date(2026, 3, 1))
+        with wh.engine.connect() as conn:
+            rejected = render.rejected_files(conn)
     finally:
         wh.dispose()
     got = {name: (r.status, r.reason_code, json.loads(r.reason_params) if r.reason_params else None)
@@ -207,7 +208,7 @@ def test_every_file_load_that_is_not_loaded_has_a_code_and_reason_is_its_english
     assert loads.loc["link", "reason"] == ("a sub-folder (a symbolic link): only files directly in the source's "
                                            "folder are read")
     assert loads.loc["rettighedskurser_2026-01-20.csv", "reason"] == "empty file (0 bytes)"
-    assert {f.file_name: f.reason for f in rejected} == {
+    assert {f["file_name"]: f["reason"] for f in rejected} == {
         "rettighedskurser_2026-02-01.csv": "mangler den krævede kolonne 'sted_type'",
         "rettighedskurser.csv": "ingen eksportdato i filnavnet (forventet <navn>_ÅÅÅÅ-MM-DD.csv)",
         "rettighedskurser_2026-01-20.csv": "tom fil (0 bytes)",

@@ -176,9 +176,7 @@ def load_report_data(warehouse: Warehouse, plan: str, year: int, latest: Any = N
         for s in sources:  # stale: no export loaded, or the newest older than the source's delivery window
             s["window"] = delivery_window_days(s["source"])
             s["stale"] = s["days_old"] is None or s["days_old"] > s["window"]
-        rejected = [{**r, "reason": reasons.file_text(r.pop("reason_code"), r.pop("reason_params"), "da") or ""}
-                    for r in rows("SELECT source, file_name, export_date, reason_code, reason_params "
-                                  "FROM meta.file_loads WHERE status = 'rejected'")] if has_loads else []
+        rejected = rejected_files(conn) if has_loads else []
 
     goals, others = [], []
     for g in sorted((Goal(**{k: v for k, v in r.items() if k in Goal.__annotations__}) for r in plan_goals),
@@ -213,6 +211,14 @@ def load_report_data(warehouse: Warehouse, plan: str, year: int, latest: Any = N
         quarantined_rows_by_source=by_source, sources=sources,
         rejected_files=sorted(rejected, key=lambda f: (f["source"], f["file_name"])),
         changes=report_changes(warehouse, plan, year, latest))
+
+
+def rejected_files(conn: sa.Connection) -> list[dict[str, Any]]:
+    """The files not read, each with its reason in Danish from its code (`meta.file_loads.reason_code`)."""
+    rows = conn.execute(sa.text("SELECT source, file_name, export_date, reason_code, reason_params "
+                                "FROM meta.file_loads WHERE status = 'rejected'")).mappings()
+    return [{"source": r["source"], "file_name": r["file_name"], "export_date": r["export_date"],
+             "reason": reasons.file_text(r["reason_code"], r["reason_params"], "da") or ""} for r in rows]
 
 
 def reason_label(reason: dict) -> tuple[str, str] | None:
