@@ -25,7 +25,6 @@ from nsk_pipeline.cli import main
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.core.warehouse import Warehouse
 from nsk_pipeline.sources.assets import staging_assets, staging_key
-from nsk_pipeline.sources.checks import staging_checks
 from nsk_pipeline.sources.ingest import ingest_source, source_entries
 from nsk_pipeline.sources.specs import SOURCES
 from nsk_pipeline.sources.uptodate import stale_sources
@@ -40,7 +39,7 @@ def _materialize_sources(url: str, raw: Path, sources: list[str]) -> dg.ExecuteI
     """The real load of some sources (and their checks), as `nsk materialize` stages them."""
     keys = [staging_key(s) for s in sources]
     nsk = NskResource(raw_dir=str(raw), warehouse_url=url, as_of=AS_OF)
-    return dg.materialize([*staging_assets, *staging_checks], resources={"nsk": nsk},
+    return dg.materialize(staging_assets, resources={"nsk": nsk},
                           instance=dg.DagsterInstance.ephemeral(),
                           selection=dg.AssetSelection.assets(*keys) | dg.AssetSelection.checks_for_assets(*keys))
 

@@ -27,8 +27,8 @@ def test_pandera_rules_fails_on_a_tampered_staged_row(warehouse_url, monkeypatch
     """In one batch or many (20 batches of 3 rows)."""
     monkeypatch.setattr("nsk_pipeline.sources.checks.CHECK_BATCH_ROWS", batch_rows)
     nsk = NskResource(raw_dir=str(DEMO_RAW), warehouse_url=warehouse_url, as_of=date(2026, 3, 1).isoformat())
-    asset = next(a for a in staging_assets if staging_key("rettighedskurser") in a.keys)
-    result = dg.materialize([asset], resources={"nsk": nsk}, instance=dg.DagsterInstance.ephemeral())
+    result = dg.materialize(staging_assets, resources={"nsk": nsk}, instance=dg.DagsterInstance.ephemeral(),
+                            selection=[staging_key("rettighedskurser")])
     assert result.success
     check = _pandera_rules("rettighedskurser")
     clean = check(nsk=nsk)
