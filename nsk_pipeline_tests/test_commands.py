@@ -400,3 +400,16 @@ def test_the_sweep_leaves_live_runs_and_other_hosts_alone():
         status = {r: instance.get_run_by_id(f"{r}-0000").status for r in runs}
     assert status == {"alive": DagsterRunStatus.STARTED, "dead": DagsterRunStatus.FAILURE,
                       "elsewhere": DagsterRunStatus.STARTED, "untagged": DagsterRunStatus.STARTED}
+
+
+def test_nsk_materialize_opens_the_instance_once(monkeypatch):
+    """The command sweeps DAGSTER_HOME's instance before its run; loading the definitions after
+    that does not open the instance again to sweep it a second time."""
+    from nsk_pipeline.core import deadruns
+
+    with dg.DagsterInstance.get() as instance:
+        deadruns.sweep_home(instance)
+    opened = []
+    monkeypatch.setattr(dg.DagsterInstance, "get", staticmethod(lambda: opened.append(1)))
+    deadruns.sweep_on_load()
+    assert opened == []
