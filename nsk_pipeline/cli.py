@@ -28,13 +28,14 @@ import sys
 def _instance():
     import dagster as dg
 
-    from nsk_pipeline.core.deadruns import sweep_dead_runs
+    from nsk_pipeline.core.deadruns import sweep_home
 
     # With DAGSTER_HOME the run and its events land in that instance (the UI shows them);
-    # without it the run is ephemeral. A run whose process died is marked failed first.
+    # without it the run is ephemeral. A run whose process died is marked failed first (once:
+    # loading the definitions afterwards does not sweep again).
     if os.environ.get("DAGSTER_HOME"):
         instance = dg.DagsterInstance.get()
-        sweep_dead_runs(instance)
+        sweep_home(instance)
         return instance
     return dg.DagsterInstance.ephemeral()
 
@@ -87,11 +88,11 @@ def materialize(args: argparse.Namespace) -> int:
 def _run(settings, args: argparse.Namespace) -> int:
     import dagster as dg
 
-    # Only now: the code location builds its Definitions from the same NSK_* settings on import.
-    from nsk_pipeline.definitions import ASSETS, CHECKS, EXPECTATION_CHECKS, build_definitions
-
-    defs = build_definitions(settings)
     with _instance() as instance:
+        # Only now: the code location builds its Definitions from the same NSK_* settings on import.
+        from nsk_pipeline.definitions import ASSETS, CHECKS, EXPECTATION_CHECKS, build_definitions
+
+        defs = build_definitions(settings)
         checks = [*CHECKS, *(EXPECTATION_CHECKS if args.expectations else [])]
         result = dg.materialize([*ASSETS, *checks], instance=instance, resources=defs.resources,
                                 raise_on_error=False, tags={"nsk/as_of": settings.as_of.isoformat()},

@@ -10,11 +10,10 @@ from nsk_pipeline.core.settings import Settings
 from nsk_pipeline.marts.assets import marts
 from nsk_pipeline.marts.checks import mart_checks
 from nsk_pipeline.marts.gx_checks import gx_checks
-from nsk_pipeline.schedules import apply_source_freshness, freshness_checks, jobs, schedules
+from nsk_pipeline.schedules import apply_source_freshness, jobs, schedules
 from nsk_pipeline.sensors import sensors
 from nsk_pipeline.reports.assets import status_reports
 from nsk_pipeline.sources.assets import staging_assets
-from nsk_pipeline.sources.checks import staging_checks
 
 OWNERS = ["team:data-engineering"]  # who answers for every asset: set here, once, not per domain
 
@@ -27,7 +26,8 @@ def _house_policies(assets: list) -> list:
 
 
 ASSETS = _house_policies([*staging_assets, marts, status_reports])
-CHECKS = [*staging_checks, *mart_checks, *freshness_checks]
+# The sources' checks run in the staging step itself (sources/assets.py): a step costs more than they do.
+CHECKS = [*mart_checks]
 # Great Expectations costs ~7 s to import: its suites run in the quarterly job and the UI, and
 # with `nsk materialize --expectations`, not in every command-line run.
 EXPECTATION_CHECKS = gx_checks

@@ -15,24 +15,23 @@ its as-of date is the day it starts: the tick's day.
 - `SOURCE_FRESHNESS_POLICY` on every `staging/<source>` asset (Dagster's freshness policy,
   evaluated by the daemon): the asset is expected to be materialised at least every
   `DELIVERY_WINDOW_DAYS`;
-- the asset check `source_delivered_recently` on every `staging/<source>` asset (WARN): the
-  source's latest *loaded* export dated on or before the as-of date is at most
-  `delivery_window_days(source)` old (`DELIVERY_WINDOW_DAYS`, or the source's entry in
-  `DELIVERY_WINDOW_OVERRIDES`, in `sources/specs.py`); the check's description is written from the same numbers. An
-  asset materialised today from old files is not fresh data; this check says so.
+- the asset check `source_delivered_recently` on every `staging/<source>` asset (WARN; in
+  `sources/checks.py`, run in the staging step): the source's latest *loaded* export dated on or
+  before the as-of date is at most `delivery_window_days(source)` old (`DELIVERY_WINDOW_DAYS`, or
+  the source's entry in `DELIVERY_WINDOW_OVERRIDES`, in `sources/specs.py`); the check's
+  description is written from the same numbers. An asset materialised today from old files is not
+  fresh data; this check says so.
 """
 
 
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import dagster as dg
 
-from nsk_pipeline.core.checks import selected_results
-from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.core.settings import COPENHAGEN
 from nsk_pipeline.sources.assets import staging_key
-from nsk_pipeline.sources.specs import DELIVERY_WINDOW_DAYS, SOURCES, delivery_window_days
+from nsk_pipeline.sources.specs import DELIVERY_WINDOW_DAYS, SOURCES
 
 TIMEZONE = "Europe/Copenhagen"
 # 06:00 on the 5th of January, April, July and October, in TIMEZONE.
@@ -81,55 +80,7 @@ def _tick_time(context: dg.ScheduleEvaluationContext) -> datetime:
     return tick or datetime.now(COPENHAGEN)
 
 
-# --- freshness -----------------------------------------------------------------------------
-
-def latest_delivery(nsk: NskResource, source: str) -> date | None:
-    """The export date of the source's latest loaded file dated on or before the as-of date."""
-    wh = nsk.warehouse
-    if not wh.has_table("meta", "file_loads"):
-        return None
-    df = wh.read_sql("SELECT max(export_date) AS latest FROM meta.file_loads "
-                     "WHERE source = :s AND status = 'loaded' AND export_date <= :as_of",
-                     s=source, as_of=nsk.as_of_date)
-    latest = df["latest"].iloc[0] if len(df) else None
-    if latest is None or (not isinstance(latest, (date, datetime)) and str(latest) in ("NaT", "nan", "None")):
-        return None
-    return latest.date() if isinstance(latest, datetime) else date.fromisoformat(str(latest)[:10])
-
-
-def delivery_result(source: str, latest: date | None, as_of: date) -> dg.AssetCheckResult:
-    window = delivery_window_days(source)
-    age = (as_of - latest).days if latest else None
-    passed = age is not None and age <= window
-    return dg.AssetCheckResult(
-        passed=passed, severity=dg.AssetCheckSeverity.WARN,
-        description=None if passed else (
-            f"{source} has delivered nothing on or before {as_of}" if latest is None else
-            f"{source}'s latest export is {latest}, {age} days before the as-of date {as_of} "
-            f"(expected at least every {window} days)"),
-        metadata={"latest_export_date": latest.isoformat() if latest else "none",
-                  "days_since_export": age if age is not None else -1,
-                  "window_days": window, "as_of": as_of.isoformat()})
-
-
-def delivery_check(nsk: NskResource, source: str) -> dg.AssetCheckResult:
-    return delivery_result(source, latest_delivery(nsk, source), nsk.as_of_date)
-
-
-@dg.multi_asset_check(
-    name="freshness_checks",
-    specs=[dg.AssetCheckSpec(
-        "source_delivered_recently", asset=staging_key(source), blocking=False,
-        description=f"The source's latest loaded export (dated on or before the as-of date) is at most "
-                    f"{delivery_window_days(source)} days old: a source that stopped delivering shows here, even "
-                    f"when the asset itself was just re-materialised from old files.")
-        for source in SOURCES],
-    can_subset=True,
-    description="Each source's delivery age, in one step.",
-)
-def freshness_checks_step(context: dg.AssetCheckExecutionContext, nsk: NskResource):
-    yield from selected_results(context, lambda key: delivery_check(nsk, key.asset_key.path[-1]))
-
+# --- freshness ---------------------------------------------------------------------------
 
 def with_source_freshness(spec: dg.AssetSpec) -> dg.AssetSpec:
     """`Definitions.map_asset_specs(func=with_source_freshness, selection=STAGING_KEYS)`."""
@@ -148,6 +99,5 @@ def apply_source_freshness(assets: Iterable) -> list:
 
 
 STAGING_KEYS = [staging_key(s) for s in SOURCES]
-freshness_checks = [freshness_checks_step]
 schedules = [quarterly_refresh_schedule]
 jobs = [quarterly_refresh]

@@ -26,7 +26,6 @@ from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.core.warehouse import Warehouse
 from nsk_pipeline.sources import reasons
 from nsk_pipeline.sources.assets import staging_assets, staging_key
-from nsk_pipeline.sources.checks import staging_checks
 from nsk_pipeline.sources.ingest import ingest_source, source_entries
 from nsk_pipeline.sources.specs import SOURCES
 from nsk_pipeline.sources.uptodate import stale_sources
@@ -41,7 +40,7 @@ def _materialize_sources(url: str, raw: Path, sources: list[str]) -> dg.ExecuteI
     """The real load of some sources (and their checks), as `nsk materialize` stages them."""
     keys = [staging_key(s) for s in sources]
     nsk = NskResource(raw_dir=str(raw), warehouse_url=url, as_of=AS_OF)
-    return dg.materialize([*staging_assets, *staging_checks], resources={"nsk": nsk},
+    return dg.materialize(staging_assets, resources={"nsk": nsk},
                           instance=dg.DagsterInstance.ephemeral(),
                           selection=dg.AssetSelection.assets(*keys) | dg.AssetSelection.checks_for_assets(*keys))
 
@@ -403,3 +402,16 @@ def test_the_sweep_leaves_live_runs_and_other_hosts_alone():
         status = {r: instance.get_run_by_id(f"{r}-0000").status for r in runs}
     assert status == {"alive": DagsterRunStatus.STARTED, "dead": DagsterRunStatus.FAILURE,
                       "elsewhere": DagsterRunStatus.STARTED, "untagged": DagsterRunStatus.STARTED}
+
+
+def test_nsk_materialize_opens_the_instance_once(monkeypatch):
+    """The command sweeps DAGSTER_HOME's instance before its run; loading the definitions after
+    that does not open the instance again to sweep it a second time."""
+    from nsk_pipeline.core import deadruns
+
+    with dg.DagsterInstance.get() as instance:
+        deadruns.sweep_home(instance)
+    opened = []
+    monkeypatch.setattr(dg.DagsterInstance, "get", staticmethod(lambda: opened.append(1)))
+    deadruns.sweep_on_load()
+    assert opened == []

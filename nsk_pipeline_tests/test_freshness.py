@@ -11,17 +11,10 @@ from nsk_pipeline.core import tables
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.core.warehouse import Warehouse
 from nsk_pipeline.definitions import ASSETS
-from nsk_pipeline.schedules import (
-    DELIVERY_WINDOW_DAYS,
-    SOURCE_FRESHNESS_POLICY,
-    STAGING_KEYS,
-    apply_source_freshness,
-    delivery_check,
-    delivery_result,
-    freshness_checks,
-    latest_delivery,
-)
+from nsk_pipeline.schedules import SOURCE_FRESHNESS_POLICY, STAGING_KEYS, apply_source_freshness
 from nsk_pipeline.sources.assets import staging_assets, staging_key
+from nsk_pipeline.sources.checks import delivery_check, delivery_result, latest_delivery
+from nsk_pipeline.sources.specs import DELIVERY_WINDOW_DAYS
 from nsk_pipeline.sources.specs import SOURCES
 from nsk_pipeline_tests.conftest import DEMO_RAW
 
@@ -54,9 +47,9 @@ def _check(source: str):
 
 
 def test_one_check_per_source():
-    keys = {k for c in freshness_checks for k in c.check_keys}
+    keys = {k for a in staging_assets for k in a.check_keys if k.name == "source_delivered_recently"}
     assert {k.asset_key for k in keys} == set(STAGING_KEYS) == {staging_key(s) for s in SOURCES}
-    assert {k.name for k in keys} == {"source_delivered_recently"}
+    assert len(keys) == len(SOURCES)
 
 
 def test_fresh_and_stale_sources(duckdb_url):
@@ -115,11 +108,11 @@ def test_materialised_from_old_files_is_still_stale(tmp_path, duckdb_url):
         if f.is_file() and "2025-07" in f.name:
             shutil.copy(f, raw / "rettighedskurser" / f.name)
     assert list((raw / "rettighedskurser").iterdir())
-    asset = next(a for a in staging_assets if staging_key("rettighedskurser") in a.keys)
     key = staging_key("rettighedskurser")
-    result = dg.materialize([asset, *freshness_checks], resources={"nsk": _resource(duckdb_url, raw_dir=str(raw))},
+    result = dg.materialize(staging_assets, resources={"nsk": _resource(duckdb_url, raw_dir=str(raw))},
                             instance=dg.DagsterInstance.ephemeral(),
-                            selection=dg.AssetSelection.assets(key) | dg.AssetSelection.checks_for_assets(key))
+                            selection=dg.AssetSelection.assets(key).without_checks()
+                            | dg.AssetSelection.checks(dg.AssetCheckKey(key, "source_delivered_recently")))
     assert result.success
     [evaluation] = result.get_asset_check_evaluations()
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
@@ -127,10 +120,11 @@ def test_materialised_from_old_files_is_still_stale(tmp_path, duckdb_url):
 
 
 def test_demo_sources_are_fresh_as_of_2026_03_01(duckdb_url):
-    result = dg.materialize([*staging_assets, *freshness_checks], resources={"nsk": _resource(duckdb_url)},
+    result = dg.materialize(staging_assets, resources={"nsk": _resource(duckdb_url)},
                             instance=dg.DagsterInstance.ephemeral())
     assert result.success
-    evaluations = {e.asset_key: e.passed for e in result.get_asset_check_evaluations()}
+    evaluations = {e.asset_key: e.passed for e in result.get_asset_check_evaluations()
+                   if e.check_name == "source_delivered_recently"}
     assert evaluations == {k: True for k in STAGING_KEYS}
 
 

@@ -72,8 +72,8 @@ def published_duckdb(tmp_path_factory) -> Path:
 
     path = tmp_path_factory.mktemp("published") / "published.duckdb"
     nsk = NskResource(raw_dir=str(DEMO_RAW), warehouse_url=f"duckdb:///{path}", as_of="2026-03-01")
-    [courses] = [a for a in staging_assets if staging_key("rettighedskurser") in a.keys]
-    assert dg.materialize([courses], resources={"nsk": nsk}, instance=dg.DagsterInstance.ephemeral()).success
+    assert dg.materialize(staging_assets, resources={"nsk": nsk}, instance=dg.DagsterInstance.ephemeral(),
+                          selection=[staging_key("rettighedskurser")]).success
     assert row_counts(f"duckdb:///{path}")["staging.rettighedskurser"] > 0
     return path
 

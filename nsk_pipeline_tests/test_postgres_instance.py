@@ -15,8 +15,7 @@ import sqlalchemy as sa
 
 from nsk_pipeline.core.resources import NskResource
 from nsk_pipeline.core.settings import Settings
-from nsk_pipeline.definitions import CHECKS
-from nsk_pipeline.schedules import SCHEDULE_NAME, freshness_checks
+from nsk_pipeline.schedules import SCHEDULE_NAME
 from nsk_pipeline.sources.assets import staging_assets, staging_key
 from nsk_pipeline_tests.conftest import DEMO_RAW, REPO
 
@@ -67,9 +66,7 @@ def test_materialise_with_postgres_instance_and_warehouse(pg_instance, postgres_
     monkeypatch.setenv("NSK_WAREHOUSE_URL", postgres_url)  # the warehouse on the same server (own schemas)
     settings = Settings.from_env()
     key = staging_key(SOURCE)
-    asset = next(a for a in staging_assets if key in a.keys)
-    checks = [c for c in [*CHECKS, *freshness_checks] if any(k.asset_key == key for k in c.check_keys)]
-    result = dg.materialize([asset, *checks], instance=pg_instance,
+    result = dg.materialize(staging_assets, instance=pg_instance,
                             resources={"nsk": NskResource.from_settings(settings)},
                             tags={"nsk/as_of": settings.as_of.isoformat()},
                             selection=dg.AssetSelection.assets(key) | dg.AssetSelection.checks_for_assets(key))

@@ -6,7 +6,7 @@ So each run records its process in run tags when the nsk resource starts (pid, h
 process's start time, which tells a pid the system gave to a new process since); the sweep marks
 a STARTED or STARTING run whose process on this host is gone as failed, with the reason in the
 run's event log. `nsk materialize` sweeps before it starts a run, and the code location when it
-loads (so `dagster dev` shows the truth). Runs on other hosts are left to their own host.
+loads (so `dagster dev` shows the truth); a process sweeps an instance once. Runs on other hosts are left to their own host.
 """
 
 from __future__ import annotations
@@ -78,12 +78,24 @@ def sweep_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     return failed
 
 
+def sweep_home(instance: dg.DagsterInstance) -> list[str]:
+    """`sweep_dead_runs` on the instance of DAGSTER_HOME, remembered: loading the definitions in
+    the same process (as `nsk materialize` does next) does not open the instance to sweep again."""
+    failed = sweep_dead_runs(instance)
+    _swept_homes.add(os.environ.get("DAGSTER_HOME", ""))
+    return failed
+
+
+_swept_homes: set[str] = set()
+
+
 def sweep_on_load() -> None:
-    """The code location's sweep: only with a persistent instance, and never a reason not to load."""
-    if not os.environ.get("DAGSTER_HOME"):
+    """The code location's sweep: only with a persistent instance, not one this process has swept
+    already, and never a reason not to load."""
+    if not os.environ.get("DAGSTER_HOME") or os.environ["DAGSTER_HOME"] in _swept_homes:
         return
     try:
         with dg.DagsterInstance.get() as instance:
-            sweep_dead_runs(instance)
+            sweep_home(instance)
     except Exception as e:  # pragma: no cover - the UI must load even if the instance is unwell
         log.warning("nsk: could not check for runs whose process died: %s", e)

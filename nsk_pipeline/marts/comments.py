@@ -59,15 +59,14 @@ def apply_comments(conn: Any, schemas: tuple[str, ...] = ("marts", "quarantine",
 
     if conn.dialect.name not in ("postgresql", "duckdb"):
         return 0
-    inspector = sa.inspect(conn)
+    from nsk_pipeline.core.warehouse import relation_columns
+
     columns: dict[tuple[str, str], set[str] | None] = {}
     ran = 0
     for kind, schema, name, col, stmt in _comment_items(schemas):
         if (schema, name) not in columns:
-            present = (name in inspector.get_view_names(schema=schema)) if kind == "VIEW" else \
-                inspector.has_table(name, schema=schema)
-            columns[(schema, name)] = {c["name"] for c in inspector.get_columns(name, schema=schema)} \
-                if present else None
+            found = relation_columns(conn, schema, name)
+            columns[(schema, name)] = set(found) if found is not None else None
         have = columns[(schema, name)]
         if have is None or (col is not None and col not in have):
             continue

@@ -30,7 +30,7 @@ from textwrap import indent
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from nsk_pipeline.core.warehouse import Warehouse
+from nsk_pipeline.core.warehouse import Warehouse, relation_columns
 from nsk_pipeline.goals.attainment import actual_period, evaluation_years
 from nsk_pipeline.indicators.engine import (IndicatorValues, Period, contributions_statement, counts_condition,
                                             key_name, record_key, source_facts)
@@ -110,7 +110,7 @@ WHERE f.source = '{source}' AND f.status IN ('after_as_of', 'rejected')""")
 
 
 def _has(conn: Connection, schema: str, name: str) -> bool:
-    return sa.inspect(conn).has_table(name, schema=schema)
+    return relation_columns(conn, schema, name) is not None
 
 
 def create_explain_views(conn: Connection, periods: list[Period], as_of: date) -> None:

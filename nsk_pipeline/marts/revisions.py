@@ -28,7 +28,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from nsk_pipeline.core import tables
-from nsk_pipeline.core.warehouse import Warehouse
+from nsk_pipeline.core.warehouse import Warehouse, relation_columns
 
 VIEW_NAME = "revisions"
 VIEW_DESCRIPTION = ("One row per goal-year or indicator-year and pair of consecutive publications where the "
@@ -72,7 +72,7 @@ def append_history(conn: sa.Connection, wh: Warehouse, publication_id: str, publ
         conn.execute(sa.text(f"INSERT INTO marts.{name} ({target}) SELECT {select} FROM marts.{mart}"),
                      {"publication_id": publication_id, "published_at": published_at, "as_of": as_of})
     wh.ensure_table(conn, "meta", "file_loads_history", tables.FILE_LOADS_HISTORY)
-    if sa.inspect(conn).has_table("file_loads", schema="meta"):
+    if relation_columns(conn, "meta", "file_loads") is not None:
         target = ", ".join(f'"{c.name}"' for c in tables.FILE_LOADS_HISTORY)
         select = ", ".join(f'"{c.name}"' for c in tables.FILE_LOADS)
         conn.execute(sa.text(f"INSERT INTO meta.file_loads_history ({target}) "

@@ -1,17 +1,18 @@
-"""Asset checks on the staged sources: reconciliation, the pandera rules, rejected files."""
+"""Asset checks on the staged sources: reconciliation, the pandera rules, rejected files and the
+delivery age. They run in the staging step itself (`sources/assets.py`), each source's right after
+it is written: a step costs more than these queries."""
 
 
 from contextlib import closing
+from datetime import date, datetime
 
 import dagster as dg
 import pandas as pd
 import polars as pl
 
-from nsk_pipeline.core.checks import selected_results
 from nsk_pipeline.core.resources import NskResource
-from nsk_pipeline.sources.assets import staging_key
 from nsk_pipeline.sources.schemas import MODELS, row_failures
-from nsk_pipeline.sources.specs import SOURCES, SourceSpec
+from nsk_pipeline.sources.specs import SourceSpec, delivery_window_days
 
 CHECK_BATCH_ROWS = 200_000
 
@@ -73,32 +74,61 @@ def files_accepted(nsk: NskResource, spec: SourceSpec) -> dg.AssetCheckResult:
                   "rejected": "\n".join(f"{r.file_name}: {r.reason}" for r in loads.itertuples()) or "none"})
 
 
-# name → (blocking, description)
+def latest_delivery(nsk: NskResource, source: str) -> date | None:
+    """The export date of the source's latest loaded file dated on or before the as-of date."""
+    wh = nsk.warehouse
+    if not wh.has_table("meta", "file_loads"):
+        return None
+    df = wh.read_sql("SELECT max(export_date) AS latest FROM meta.file_loads "
+                     "WHERE source = :s AND status = 'loaded' AND export_date <= :as_of",
+                     s=source, as_of=nsk.as_of_date)
+    latest = df["latest"].iloc[0] if len(df) else None
+    if latest is None or (not isinstance(latest, (date, datetime)) and str(latest) in ("NaT", "nan", "None")):
+        return None
+    return latest.date() if isinstance(latest, datetime) else date.fromisoformat(str(latest)[:10])
+
+
+def delivery_result(source: str, latest: date | None, as_of: date) -> dg.AssetCheckResult:
+    window = delivery_window_days(source)
+    age = (as_of - latest).days if latest else None
+    passed = age is not None and age <= window
+    return dg.AssetCheckResult(
+        passed=passed, severity=dg.AssetCheckSeverity.WARN,
+        description=None if passed else (
+            f"{source} has delivered nothing on or before {as_of}" if latest is None else
+            f"{source}'s latest export is {latest}, {age} days before the as-of date {as_of} "
+            f"(expected at least every {window} days)"),
+        metadata={"latest_export_date": latest.isoformat() if latest else "none",
+                  "days_since_export": age if age is not None else -1,
+                  "window_days": window, "as_of": as_of.isoformat()})
+
+
+def delivery_check(nsk: NskResource, source: str) -> dg.AssetCheckResult:
+    return delivery_result(source, latest_delivery(nsk, source), nsk.as_of_date)
+
+
+def check_result(nsk: NskResource, spec: SourceSpec, name: str) -> dg.AssetCheckResult:
+    """The result of the source's check `name` (one of CHECKS), from what the warehouse holds."""
+    if name == "rows_reconcile":
+        return rows_reconcile(nsk, spec)
+    if name == "pandera_rules":
+        return pandera_rules(nsk, spec)
+    if name == "files_accepted":
+        return files_accepted(nsk, spec)
+    return delivery_check(nsk, spec.name)
+
+
+# name → (blocking, description), every source's checks
 CHECKS = {
     "rows_reconcile": (True, "Every row read is staged or quarantined: rows read = staged + quarantined, per file."),
     "pandera_rules": (True, "The staged rows satisfy the source's pandera model ({model})."),
     "files_accepted": (False, "Every delivered export could be read (a rejected file is reported, not fatal)."),
+    "source_delivered_recently": (
+        False, "The source's latest loaded export (dated on or before the as-of date) is at most {window} days old: "
+               "a source that stopped delivering shows here, even when the asset itself was just re-materialised "
+               "from old files."),
 }
 
 
-@dg.multi_asset_check(
-    name="staging_checks",
-    specs=[dg.AssetCheckSpec(name, asset=staging_key(spec.name), blocking=blocking,
-                             description=description.format(model=MODELS[spec.name].__name__))
-           for spec in SOURCES.values() for name, (blocking, description) in CHECKS.items()],
-    can_subset=True,
-    description="The staged sources' checks, in one step: a step costs more than these queries.",
-)
-def staging_checks_step(context: dg.AssetCheckExecutionContext, nsk: NskResource):
-    def result_of(key: dg.AssetCheckKey) -> dg.AssetCheckResult:
-        spec = SOURCES[key.asset_key.path[-1]]
-        if key.name == "rows_reconcile":
-            return rows_reconcile(nsk, spec)
-        if key.name == "pandera_rules":
-            return pandera_rules(nsk, spec)
-        return files_accepted(nsk, spec)
-
-    yield from selected_results(context, result_of)
-
-
-staging_checks = [staging_checks_step]
+def check_description(spec: SourceSpec, name: str) -> str:
+    return CHECKS[name][1].format(model=MODELS[spec.name].__name__, window=delivery_window_days(spec.name))

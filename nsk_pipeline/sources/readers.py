@@ -19,6 +19,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import functools
 import io
 import itertools
 import re
@@ -46,7 +47,15 @@ _CONTROL_BYTES = bytes(b for b in range(32) if b not in b"\t\n\r") + b"\x7f"
 _OTHER_WS = (b"\t", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\x1f", b"\xc2\x85", b"\xc2\xa0",
              b"\xe1\x9a\x80", b"\xe2\x81\x9f", b"\xe3\x80\x80")
 _OTHER_WS_E2_80 = re.compile(rb"\xe2\x80[\x80-\x8a\xa8\xa9\xaf]")
-_WHITESPACE = "[" + "".join(f"\\x{{{i:x}}}" for i in range(0x110000) if chr(i).isspace()) + "]"
+
+
+@functools.cache
+def _whitespace() -> str:
+    """Every character `str.strip` trims, as a regular-expression class (made when first needed:
+    walking the code points costs a noticeable part of a second on every start)."""
+    return "[" + "".join(f"\\x{{{i:x}}}" for i in range(0x110000) if chr(i).isspace()) + "]"
+
+
 _CHUNK_BYTES = 1 << 24
 _MAX_COLUMNS = 4096
 #: Files up to this size are parsed once into a temporary table; a bigger one stays a view over
@@ -360,7 +369,7 @@ def _load(con, view, source, sep, columns, names, h, multiline, scan, materialis
             f"header=false, auto_detect=false, columns={{{types}}}, null_padding=true, strict_mode=true, "
             f"parallel={str(not multiline).lower()}, encoding='utf-8') WITH ORDINALITY")
     full = scan.other_ws or multiline
-    trim = f"regexp_replace(COL, '^{_WHITESPACE}+|{_WHITESPACE}+$', '', 'g')" if full else "trim(COL)"
+    trim = f"regexp_replace(COL, '^{_whitespace()}+|{_whitespace()}+$', '', 'g')" if full else "trim(COL)"
     texts = ", ".join(f"nullif({trim.replace('COL', c)}, '') AS {c}" for c in cols)
     kind = "TABLE" if materialise else "VIEW"
     con.execute(f"CREATE OR REPLACE TEMP {kind} {view}_all AS SELECT ordinality AS o, {texts} FROM {read}")
