@@ -213,25 +213,34 @@ def analyst_role(args: argparse.Namespace) -> int:
 
 # --- nsk report --------------------------------------------------------------------------------
 
-def report(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from nsk_pipeline.core.settings import settings_for_command
+def open_for_reading(url: str):
+    """The warehouse opened read-only, or the exit code after one line: 2 none there (a mistyped
+    NSK_WAREHOUSE_URL must not leave an empty warehouse behind), 3 another process holds it."""
     from nsk_pipeline.core.warehouse import Warehouse, WarehouseBusy, WarehouseMissing
-    from nsk_pipeline.reports.render import ReportError, write_report
 
-    settings = settings_for_command()
-    if settings is None:
-        return 2
-    out = Path(args.out) if getattr(args, "out", None) else settings.reports_dir
-    try:  # read only: a mistyped NSK_WAREHOUSE_URL must not leave an empty warehouse behind
-        wh = Warehouse.open_existing(settings.warehouse_url)
+    try:
+        return Warehouse.open_existing(url)
     except WarehouseBusy as e:
         print(f"nsk: {e}", file=sys.stderr)
         return 3
     except WarehouseMissing as e:
         print(f"nsk: {e}: run `nsk materialize` first, or check the setting", file=sys.stderr)
         return 2
+
+
+def report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from nsk_pipeline.core.settings import settings_for_command
+    from nsk_pipeline.reports.render import ReportError, write_report
+
+    settings = settings_for_command()
+    if settings is None:
+        return 2
+    out = Path(args.out) if getattr(args, "out", None) else settings.reports_dir
+    wh = open_for_reading(settings.warehouse_url)
+    if isinstance(wh, int):
+        return wh
     try:
         template = getattr(args, "docx_template", None) or settings.report_docx_template
         files = write_report(wh, args.plan, int(args.year), out, template)
@@ -261,7 +270,6 @@ def explain(args: argparse.Namespace) -> int:
     import json
 
     from nsk_pipeline.core.settings import settings_for_command
-    from nsk_pipeline.core.warehouse import Warehouse, WarehouseBusy, WarehouseMissing
     from nsk_pipeline.goals.registry import GoalRegistryError, load_registry
     from nsk_pipeline.marts.explain import ExplainError, explain_goal, explain_indicator, render_text
 
@@ -273,16 +281,12 @@ def explain(args: argparse.Namespace) -> int:
         return 2
     try:
         registry = load_registry(settings.goals_path) if args.goal else None
-        wh = Warehouse.open_existing(settings.warehouse_url)
-    except WarehouseBusy as e:
-        print(f"nsk: {e}", file=sys.stderr)
-        return 3
-    except WarehouseMissing as e:
-        print(f"nsk: {e}: run `nsk materialize` first, or check the setting", file=sys.stderr)
-        return 2
     except GoalRegistryError as e:
         print(f"nsk: {e}", file=sys.stderr)
         return 2
+    wh = open_for_reading(settings.warehouse_url)
+    if isinstance(wh, int):
+        return wh
     try:
         explained = (explain_goal(wh, registry, args.goal, args.year) if args.goal else
                      explain_indicator(wh, args.indicator, args.year))

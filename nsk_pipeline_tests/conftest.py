@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -141,3 +144,18 @@ class ReliabilityLog:
 @pytest.fixture
 def reliability(request) -> ReliabilityLog:
     return ReliabilityLog(request.node.nodeid)
+
+
+@contextmanager
+def process_holding(path: Path, read_only: bool):
+    """Another process with the DuckDB file open (an analyst's read-only connection, or a run
+    writing), holding its lock until the block ends; yields its pid."""
+    proc = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(path)!r}, "
+                             f"read_only={read_only}); print('ready', flush=True); time.sleep(60)"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        yield proc.pid
+    finally:
+        proc.kill()
+        proc.wait()

@@ -184,7 +184,8 @@ def test_dagster_checks_on_the_demo_marts(tmp_path, duckdb_url):
     result = dg.materialize([*ASSETS, *gx_checks], resources={"nsk": nsk}, instance=dg.DagsterInstance.ephemeral(),
                             selection=dg.AssetSelection.groups("sources", "indicators", "goals"))
     assert result.success
-    evaluations = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
+    evaluations = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()
+                   if e.asset_key.path[0] == "marts"}  # the staging step runs the sources' own checks too
     assert set(evaluations) == {("marts/goal_attainment", "great_expectations"),
                                 ("marts/indicator_yearly", "great_expectations"),
                                 ("marts/indicator_yearly", "year_over_year")}

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from nsk_pipeline.cli import main
 from nsk_pipeline.core.warehouse import Warehouse
 from nsk_pipeline_tests.conftest import (DEMO_RAW, REPO, create_database, database_url, drop_database,
-                                         require_postgres)
+                                         process_holding, require_postgres)
 
 KEPT_SCHEMAS = ("staging", "quarantine", "meta", "marts")
 
@@ -226,24 +226,10 @@ def test_two_runs_started_together_one_publishes_the_other_exits_3(published, re
     assert_one_line(lines, "another nsk run is writing to the warehouse")
 
 
-@contextmanager
-def reader_holding(path: Path):
-    """An analyst's read-only DuckDB connection in another process."""
-    proc = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(path)!r}, "
-                             "read_only=True); print('ready', flush=True); time.sleep(60)"],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        yield proc.pid
-    finally:
-        proc.kill()
-        proc.wait()
-
-
 def test_a_reader_holding_the_duckdb_file_is_named_with_its_pid(published, capsys, reliability):
     path = Path(published.removeprefix("duckdb:///"))
     before = state(published)
-    with reader_holding(path) as pid:
+    with process_holding(path, read_only=True) as pid:
         code, lines = nsk(capsys, {"NSK_WAREHOUSE_URL": published, "NSK_LOCK_WAIT_SECONDS": "1"})
     right = code == 3 and len(lines) == 1 and f"open in another process (pid {pid})" in lines[0]
     reliability.record("operator_mistake", "DuckDB file open in a reader", survived=right)

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from contextlib import contextmanager
-from pathlib import Path
-
 import pandas as pd
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
 from nsk_pipeline.core.warehouse import Warehouse, WarehouseBusy, WarehouseMissing
+from nsk_pipeline_tests.conftest import process_holding
 
 
 def test_read_arrow_returns_every_row_in_batches_and_one_empty_table_for_none(warehouse_url):
@@ -41,19 +37,6 @@ def test_read_arrow_returns_every_row_in_batches_and_one_empty_table_for_none(wa
         wh.dispose()
 
 
-@contextmanager
-def writer_holding(path: Path):
-    """A process with the DuckDB file open for writing (a run), holding its lock."""
-    proc = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(path)!r}); "
-                             "print('ready', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        yield proc.pid
-    finally:
-        proc.kill()
-        proc.wait()
-
-
 def test_open_existing_tells_a_missing_warehouse_from_a_busy_one(tmp_path, monkeypatch, capsys):
     """One read-only opening for every reader: the sensor (no warehouse: every export is new; busy:
     look again next tick), `nsk explain` and `nsk report` (missing: exit 2; busy: exit 3)."""
@@ -69,7 +52,7 @@ def test_open_existing_tells_a_missing_warehouse_from_a_busy_one(tmp_path, monke
     with wh.transaction() as conn:
         wh.ensure_schemas(conn)
     wh.dispose()
-    with writer_holding(path) as pid:
+    with process_holding(path, read_only=False) as pid:
         with pytest.raises(WarehouseBusy, match=f"pid {pid}"):
             Warehouse.open_existing(url)
         assert loaded_hashes(url) is None

@@ -67,7 +67,6 @@ def _column_schema(spec: SourceSpec) -> dg.TableSchema:
 
 
 # The register before the activities: they are judged by it (the rule "actor in register").
-STAGING_ORDER = [name for name in SOURCES if name != "omraade_aktiviteter"] + ["omraade_aktiviteter"]
 DEPENDS_ON = {"omraade_aktiviteter": "omraade_aktoerer"}
 
 
@@ -88,21 +87,31 @@ def _check_specs(spec: SourceSpec) -> list[dg.AssetCheckSpec]:
             for name, (blocking, _) in CHECKS.items()]
 
 
-@dg.multi_asset(specs=[_spec(SOURCES[name]) for name in STAGING_ORDER],
-                check_specs=[c for name in STAGING_ORDER for c in _check_specs(SOURCES[name])],
-                name="staging", can_subset=True,
-                description="Every selected source staged in full, each in its own transaction, then its checks.")
-def staging(context: dg.AssetExecutionContext, nsk: NskResource):
-    """The sources in one step, one asset and its checks per source: a step costs more than a demo
-    source's load. As separate steps would: a source that fails does not keep the others from being
-    staged (the step fails after the last, with the first error), and the activities are not staged
-    when the register they are judged by failed (or failed a blocking check)."""
+def build_staging_asset() -> dg.AssetsDefinition:
+    """One step that stages every source of `SOURCES` (as they are when called), one asset and its
+    checks per source: a step costs more than a demo source's load. As separate steps would: a
+    source that fails does not keep the others from being staged (the step fails after the last,
+    with the first error), and the activities are not staged when the register they are judged by
+    failed (or failed a blocking check)."""
+    order = [name for name in SOURCES if name not in DEPENDS_ON] + [name for name in SOURCES if name in DEPENDS_ON]
+
+    @dg.multi_asset(specs=[_spec(SOURCES[name]) for name in order],
+                    check_specs=[c for name in order for c in _check_specs(SOURCES[name])],
+                    name="staging", can_subset=True,
+                    description="Every selected source staged in full, each in its own transaction, then its checks.")
+    def staging(context: dg.AssetExecutionContext, nsk: NskResource):
+        yield from _stage_selected(context, nsk, order)
+
+    return staging
+
+
+def _stage_selected(context: dg.AssetExecutionContext, nsk: NskResource, order: list[str]):
     assets = context.selected_asset_keys
     checks = context.selected_asset_check_keys
     failed: dict[str, BaseException] = {}  # source → why it, or what it depends on, failed
     blocked: set[str] = set()  # sources with a failed blocking check
     actors: list[str] | None = None  # the register's actors, when it is staged here
-    for name in STAGING_ORDER:
+    for name in order:
         spec = SOURCES[name]
         key = staging_key(name)
         upstream = DEPENDS_ON.get(name)
@@ -183,4 +192,4 @@ def _known_actors(nsk: NskResource) -> list[str]:
         return register_actors(register)
 
 
-staging_assets = [staging]
+staging_assets = [build_staging_asset()]
