@@ -4,11 +4,8 @@ DuckDB computes, Python orchestrates: Python lists the files and decides which t
 file is read (`readers.read_export`) into one private DuckDB database; a batch of
 files (`TYPING_BATCH_ROWS`) is copied into one temporary table of text there (`raw_text`) and
 typed by one SQL query (`sql_typing`), the pseudonym computed in that query; pandera validates
-the typed rows on Arrow batches; versions are resolved by aggregates over every export of the
-source. The typed rows are written once (`rows`, narrow: a row's file and export date are in the
-small table `files`, its typing errors in one list column); what is staged is a view over them
-(`staged`), read once by the write. Every row read ends up staged or quarantined; every file
-gets a file load.
+the typed rows on Arrow batches; versions are resolved by window functions over every export of
+the source. Every row read ends up staged or quarantined; every file gets a file load.
 
 Raw text, CPR numbers included, exists only in the private database (the reader's relations
 and `raw_text`), and only until its batch is typed: `raw_text` is dropped then, and `rows` and
@@ -98,8 +95,6 @@ class SourceResult:
     file_loads: pd.DataFrame
     messages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # entries of the folder that were not read
-    rows_staged: int = 0
-    rows_current: int = 0
     _finalizer: weakref.finalize | None = field(default=None, repr=False)
 
     @property
@@ -115,11 +110,15 @@ class SourceResult:
         return self.con.execute(self._select()).df()
 
     def head_current(self, n: int) -> pd.DataFrame:
-        """The first `n` current rows (those `counting` names: current rows are staged rows)."""
-        cols = ", ".join(ident(c) for c in self.columns)
-        first = f"(SELECT _id FROM counting ORDER BY _id LIMIT {int(n)})"
-        return self.con.execute(f"SELECT {cols} FROM ({_staged_rows(SOURCES_BY_NAME[self.source], first)}) "
-                                f"ORDER BY _id").df()
+        return self.con.execute(self._select("WHERE er_gaeldende", f"LIMIT {int(n)}")).df()
+
+    @property
+    def rows_staged(self) -> int:
+        return self.con.execute("SELECT count(*) FROM staged").fetchone()[0]
+
+    @property
+    def rows_current(self) -> int:
+        return self.con.execute("SELECT count(*) FROM staged WHERE er_gaeldende").fetchone()[0]
 
     def arrow_batches(self, batch_rows: int = 200_000) -> pa.RecordBatchReader:
         """The staged rows as a stream of Arrow batches (in no particular order)."""
@@ -204,10 +203,6 @@ def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: by
     con, cleanup = _private_database()
     try:
         con.execute(_rows_table(spec))
-        con.execute("CREATE TABLE files (_file BIGINT, source_file VARCHAR, export_date DATE)")
-        if to_read:
-            con.executemany("INSERT INTO files VALUES (?, ?, ?)",
-                            [(index, load.file_name, load.export_date) for index, (load, _) in enumerate(to_read)])
         batch: list[tuple[int, FileLoad, RawExport]] = []  # read, not typed yet
         try:
             for index, (load, path) in enumerate(to_read):
@@ -225,20 +220,18 @@ def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: by
         _check_rows(con, spec, schema_for(spec, known_actors, milestone_goals))
         _resolve_versions(con, spec)
         quarantine = _quarantine(con, spec)
-        per_file = {name: (staged, current) for name, staged, current in con.execute(
-            "SELECT source_file, count(*), count(*) FILTER (WHERE er_gaeldende) FROM staged GROUP BY ALL").fetchall()}
+        staged_per_file = dict(con.execute("SELECT source_file, count(*) FROM staged GROUP BY ALL").fetchall())
+        con.execute("DROP TABLE rows; DROP TABLE reasons; DROP TABLE versions; DROP TABLE counting")
     except BaseException:
         cleanup()
         raise
     quarantined_per_file = quarantine["file_name"].value_counts().to_dict()
     for load in loads:
         if load.status == "loaded" and load.sha256:
-            load.rows_staged = int(per_file.get(load.file_name, (0, 0))[0])
+            load.rows_staged = int(staged_per_file.get(load.file_name, 0))
             load.rows_quarantined = int(quarantined_per_file.get(load.file_name, 0))
     file_loads = pd.DataFrame([asdict(x) for x in loads], columns=FILE_LOAD_COLUMNS)
-    result = SourceResult(spec.name, con, quarantine, file_loads, messages, warnings,
-                          rows_staged=sum(n for n, _ in per_file.values()),
-                          rows_current=sum(n for _, n in per_file.values()))
+    result = SourceResult(spec.name, con, quarantine, file_loads, messages, warnings)
     result._finalizer = weakref.finalize(result, cleanup)  # also when a result is never closed
     return result
 
@@ -316,41 +309,16 @@ def _raw_kept(spec: SourceSpec) -> list[str]:
 
 
 def _rows_table(spec: SourceSpec) -> str:
-    """`rows`: every row read, typed: `_id` (its file's place in `files`, and its row in the
-    file), its export date, the typed values, its typing errors (`_errors`, the reasons of the
-    columns that could not be typed, NULL for most rows) and the raw text `row_data` shows."""
     typed = []
     for c in spec.columns:
         if c.kind == "cpr":
             typed += ["borger_pseudonym VARCHAR", "koen VARCHAR", "aldersgruppe VARCHAR"]
         else:
             typed.append(f"{ident(c.name)} {_SQL_TYPES.get(c.kind, 'VARCHAR')}")
+    errors = [f"{ident('_e_' + c.name)} VARCHAR" for c in spec.columns]
     raw = [f"{ident('_r_' + name)} VARCHAR" for name in _raw_kept(spec)]
-    return f"CREATE TABLE rows (_id BIGINT, export_date DATE, {', '.join(typed + ['_errors VARCHAR[]'] + raw)})"
-
-
-def _row_of(alias: str) -> str:
-    """A row's place in its file, from its `_id`: (the file's index in `files` << 32) + the row."""
-    return f"({alias}._id & 4294967295)"
-
-
-def _file_of(alias: str) -> str:
-    return f"({alias}._id >> 32)"
-
-
-def _staged_rows(spec: SourceSpec, ids: str | None = None) -> str:
-    """The staged rows: every row of `rows` without a reason and not in a same-date conflict,
-    with its file, its row and whether it is the version that counts. With `ids` (a relation of
-    `_id`s of current rows), just those rows."""
-    cols = ", ".join(f"r.{ident(n)}" for n in typed_names(spec))
-    if ids is None:  # (an IN list is a join whose hash table is the small side's, whatever the estimates)
-        current = "r._id IN (SELECT _id FROM counting)"
-        source = (f"rows r JOIN files f ON f._file = {_file_of('r')} "
-                  f"WHERE r._id NOT IN (SELECT _id FROM reasons) AND r._id NOT IN (SELECT _id FROM conflicts)")
-    else:
-        current, source = "true", f"{ids} k JOIN rows r ON r._id = k._id JOIN files f ON f._file = {_file_of('r')}"
-    return (f"SELECT r._id, {cols}, r.export_date, f.source_file, {_row_of('r')} AS source_row, "
-            f"{current} AS er_gaeldende FROM {source}")
+    return (f"CREATE TABLE rows (_id BIGINT, source_file VARCHAR, export_date DATE, source_row BIGINT, "
+            f"{', '.join(typed + errors + raw)})")
 
 
 def _read_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, load: FileLoad,
@@ -413,17 +381,9 @@ def _type_batch(con: duckdb.DuckDBPyConnection, spec: SourceSpec, batch: list[tu
                  if c in spec.sensitive else ident(c)) + f" AS {ident('_r_' + c)}" for c in _raw_kept(spec)]
         base = f"(SELECT _file, source_file, export_date, source_row, {', '.join(raw)} FROM raw_text)"
         relation, values, errors = typing_relation(spec, base, present)
-        named = [(f"_e_{c.name}", e) for e, c in zip(errors, spec.columns) if e != "NULL::VARCHAR"]
-        typed = (f"SELECT (_file << 32) + source_row AS _id, export_date, "
-                 f"{', '.join(values + [f'{e} AS {ident(n)}' for n, e in named] + kept)} FROM {relation}")
-        # a typing error is its code and parameters; the entry adds its column
-        entries = ", ".join(f"CASE WHEN {ident(n)} IS NOT NULL THEN json_object('code', json_extract_string("
-                            f"{ident(n)}, '$.code'), 'column', {literal(n[3:])}, 'params', "
-                            f"json_extract({ident(n)}, '$.params'))::VARCHAR END" for n, _ in named)
-        errors_list = (f"CASE WHEN {' OR '.join(f'{ident(n)} IS NOT NULL' for n, _ in named)} THEN "
-                       f"list_filter([{entries}], lambda x: x IS NOT NULL) END" if named else "NULL::VARCHAR[]")
-        exclude = f" EXCLUDE ({', '.join(ident(n) for n, _ in named)})" if named else ""
-        con.execute(f"INSERT INTO rows BY NAME SELECT *{exclude}, {errors_list} AS _errors FROM ({typed})",
+        named_errors = [f"{e} AS {ident('_e_' + c.name)}" for e, c in zip(errors, spec.columns)]
+        con.execute(f"INSERT INTO rows BY NAME SELECT (_file << 32) + source_row AS _id, source_file, export_date, "
+                    f"source_row, {', '.join(values + named_errors + kept)} FROM {relation}",
                     _pads(key) if spec.sensitive else None)
     finally:
         con.execute("DROP TABLE raw_text")
@@ -456,65 +416,72 @@ def _check_rows(con: duckdb.DuckDBPyConnection, spec: SourceSpec, schema) -> Non
                 pl.DataFrame(schema={"_id": pl.Int64, "column": pl.Utf8, "code": pl.Utf8, "reason": pl.Utf8})
                 ).to_arrow()
     con.register("rule_failures", failures)
+    # a typing error is its code and parameters; the entry adds its column
+    typing = ", ".join(f"CASE WHEN {ident('_e_' + c.name)} IS NOT NULL THEN json_object("
+                       f"'code', json_extract_string({ident('_e_' + c.name)}, '$.code'), 'column', {literal(c.name)}, "
+                       f"'params', json_extract({ident('_e_' + c.name)}, '$.params'))::VARCHAR END"
+                       for c in spec.columns)
     order = {c.name: i for i, c in enumerate(spec.columns)}
     order_of = "CASE f.column " + " ".join(f"WHEN {literal(c)} THEN {i}" for c, i in order.items()) + " END"
-    untyped = "list_transform(r._errors, lambda x: json_extract_string(x, '$.column'))"
+    untyped = "CASE f.column " + " ".join(f"WHEN {literal(c.name)} THEN r.{ident('_e_' + c.name)}"
+                                          for c in spec.columns) + " END"
+    any_error = " OR ".join(f"{ident('_e_' + c.name)} IS NOT NULL" for c in spec.columns)
     con.execute(f"""
         CREATE TABLE reasons AS
-        SELECT r._id, list_concat(coalesce(r._errors, []), coalesce(f.rules, [])) AS _reasons
+        SELECT r._id, list_concat(list_filter([{typing}], lambda x: x IS NOT NULL), coalesce(f.rules, [])) AS _reasons
         FROM rows r LEFT JOIN (
             SELECT f._id, list(f.reason ORDER BY {order_of}, f.reason) AS rules
             FROM rule_failures f JOIN rows r USING (_id)
-            WHERE NOT coalesce(list_contains({untyped}, f.column), false)
+            WHERE ({untyped}) IS NULL
             GROUP BY f._id) f USING (_id)
-        WHERE r._errors IS NOT NULL OR f.rules IS NOT NULL""")
+        WHERE {any_error} OR f.rules IS NOT NULL""")
     con.unregister("rule_failures")
 
 
-def _key_sql(spec: SourceSpec, alias: str | None = None) -> str:
+def _key_sql(spec: SourceSpec) -> str:
     """The record key as text: its parts, names normalised (case and whitespace do not matter)."""
-    col = (lambda k: f"{alias}.{ident(k)}") if alias else ident  # noqa: E731
-    parts = [f"CAST({col(k)} AS VARCHAR)" if spec.column(k).kind == "year" else f"nsk_name({col(k)})"
+    parts = [f"CAST({ident(k)} AS VARCHAR)" if spec.column(k).kind == "year" else f"nsk_name({ident(k)})"
              for k in spec.key]
     return " || ' | ' || ".join(parts)
 
 
 def _signature_sql(spec: SourceSpec) -> str:
-    """A version's typed, normalised content (of the row `r`): two versions with equal signatures are one."""
+    """A version's typed, normalised content: two versions with equal signatures are one."""
     names = {c.name for c in spec.columns if c.kind == "name_key"}
-    fields = [f"{ident(c)} := " + (f"nsk_name(r.{ident(c)})" if c in names else f"r.{ident(c)}")
-              for c in typed_names(spec)]
+    fields = [f"{ident(c)} := " + (f"nsk_name({ident(c)})" if c in names else ident(c)) for c in typed_names(spec)]
     return f"struct_pack({', '.join(fields)})"
 
 
 def _resolve_versions(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
     """Latest valid export per key wins, over every export of the source: a key's versions on
-    one export date with different signatures are a conflict (all quarantined, `conflicts`); of
-    the rest, the first in file order of the key's latest export date counts (`counting`; the
-    staged rows are the view `staged`)."""
-    # One group per key and export date; signatures are compared only within groups of two or
-    # more versions: most keys have one version per export date, and comparing wide rows is what costs.
+    one export date with different signatures are a conflict (all quarantined); of the rest,
+    the first in file order of the key's latest export date counts (`er_gaeldende`)."""
+    # Signatures are compared only within (key, date) groups of two or more versions: most keys
+    # have one version per export date, and comparing wide rows is what costs.
     con.execute(f"""
         CREATE TABLE versions AS
-        SELECT _key, export_date, count(*) AS _n, min(_id) AS _first
-        FROM (SELECT _id, {_key_sql(spec)} AS _key, export_date FROM rows ANTI JOIN reasons USING (_id))
-        GROUP BY ALL""")
-    con.execute(f"""
-        CREATE TABLE conflicts AS
-        SELECT _id, _key, export_date FROM (
-            SELECT r._id, g._key, g.export_date, {_signature_sql(spec)} AS _sig
-            FROM rows r ANTI JOIN reasons q ON q._id = r._id
-            JOIN (SELECT _key, export_date FROM versions WHERE _n > 1) g
-              ON g._key = {_key_sql(spec, 'r')} AND g.export_date = r.export_date)
-        WINDOW same_date AS (PARTITION BY _key, export_date)
-        QUALIFY min(_sig) OVER same_date IS DISTINCT FROM max(_sig) OVER same_date""")
+        WITH v AS (
+            SELECT _id, {_key_sql(spec)} AS _key, export_date, source_file, source_row
+            FROM rows ANTI JOIN reasons USING (_id)),
+        sizes AS (
+            SELECT *, count(*) OVER (PARTITION BY _key, export_date) AS _n FROM v),
+        compared AS (
+            SELECT s._id, min(_sig) OVER same_date IS DISTINCT FROM max(_sig) OVER same_date AS _conflicted
+            FROM (SELECT s._id, s._key, s.export_date, {_signature_sql(spec)} AS _sig
+                  FROM sizes s JOIN rows USING (_id) WHERE s._n > 1) s
+            WINDOW same_date AS (PARTITION BY _key, export_date))
+        SELECT s._id, s._key, s.export_date, s.source_file, s.source_row, coalesce(c._conflicted, false) AS _conflicted
+        FROM sizes s LEFT JOIN compared c USING (_id)""")
     con.execute("""
         CREATE TABLE counting AS
-        SELECT _key, arg_max(_first, export_date) AS _id, max(export_date) AS export_date
-        FROM versions v ANTI JOIN (SELECT DISTINCT _key, export_date FROM conflicts) c USING (_key, export_date)
-        GROUP BY _key""")
-    con.execute("DROP TABLE versions")
-    con.execute(f"CREATE VIEW staged AS {_staged_rows(spec)}")
+        SELECT _id, _key, source_file, source_row, export_date FROM versions WHERE NOT _conflicted
+        QUALIFY row_number() OVER (PARTITION BY _key ORDER BY export_date DESC, _id) = 1""")
+    cols = ", ".join(f"c.{ident(n)}" for n in typed_names(spec))
+    con.execute(f"""
+        CREATE TABLE staged AS
+        SELECT c._id, {cols}, c.export_date, c.source_file, c.source_row, k._id IS NOT NULL AS er_gaeldende
+        FROM rows c JOIN versions v ON v._id = c._id AND NOT v._conflicted
+        LEFT JOIN counting k ON k._id = c._id""")
 
 
 def _quarantine(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> pd.DataFrame:
@@ -530,29 +497,25 @@ def _quarantine(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> pd.DataFram
         f"{ident(c)} := " + (f"q.{ident('_r_' + c)}" if c in kept else f"q.{ident(c)}") for c in spec.column_names
     ) + "))::VARCHAR"
     frame = con.execute(f"""
-        WITH conflicted AS (
+        WITH conflicts AS (
             SELECT v._id, v._key, json_object('code', 'duplicate_key_same_export', 'column', NULL,
                    'params', json_object('key', v._key, 'export_date', strftime(v.export_date, '%Y-%m-%d'),
-                       'versions', string_agg(f.source_file || ' row ' || {_row_of('v')}, ', ' ORDER BY v._id)
+                       'versions', string_agg(v.source_file || ' row ' || v.source_row, ', ' ORDER BY v._id)
                                    OVER (PARTITION BY v._key, v.export_date)))::VARCHAR AS reason
-            FROM conflicts v JOIN files f ON f._file = {_file_of('v')}),
+            FROM versions v WHERE v._conflicted),
         rejected AS (
             SELECT q._id, q._reasons, {_key_sql(spec)} AS _key FROM rows JOIN reasons q USING (_id)),
-        counts AS (  -- the version that counts, of the keys quarantined
-            SELECT k._key, k._id, f.source_file, {_row_of('k')} AS source_row, k.export_date
-            FROM counting k JOIN files f ON f._file = {_file_of('k')}
-            WHERE k._key IN (SELECT _key FROM rejected UNION ALL SELECT _key FROM conflicted)),
         quarantined AS (
             SELECT r._id, r._key, '[' || array_to_string(r._reasons, ',') || coalesce(',' || {still}, '') || ']'
                    AS reason_codes
-            FROM rejected r LEFT JOIN counts k ON k._key = r._key
+            FROM rejected r LEFT JOIN counting k ON k._key = r._key
             UNION ALL
             SELECT x._id, x._key, '[' || x.reason || ',' || coalesce({still}, {none_counts}) || ']'
-            FROM conflicted x LEFT JOIN counts k ON k._key = x._key)
-        SELECT {literal(spec.name)} AS source, f.source_file AS file_name, q.export_date,
-               {_row_of('q')} AS row_number, z._key AS record_key, z.reason_codes, {row_data} AS row_data
-        FROM quarantined z JOIN rows q ON q._id = z._id JOIN files f ON f._file = {_file_of('q')}
-        ORDER BY file_name, row_number""").df()
+            FROM conflicts x LEFT JOIN counting k ON k._key = x._key)
+        SELECT {literal(spec.name)} AS source, q.source_file AS file_name, q.export_date,
+               q.source_row AS row_number, z._key AS record_key, z.reason_codes, {row_data} AS row_data
+        FROM quarantined z JOIN rows q ON q._id = z._id
+        ORDER BY q.source_file, q.source_row""").df()
     frame["export_date"] = pd.to_datetime(frame["export_date"]).dt.date
     frame["record_key"] = frame["record_key"].astype(object).where(frame["record_key"].notna(), None)
     frame["reasons"] = pd.Series([reasons.english(c) for c in frame["reason_codes"]], index=frame.index, dtype=object)
