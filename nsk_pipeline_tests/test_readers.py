@@ -223,6 +223,32 @@ def test_cp1252_round_trip(tmp_path: Path) -> None:
     assert t.column("udbyder") == ["Børns Vilkår", "€"]
 
 
+def test_cp1252_copy_lives_in_the_connections_own_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Windows-1252 file's UTF-8 copy goes where ingest's private database keeps its temporary
+    files (a folder removed with the step), not into this process's memory; and it is removed
+    with the export. A connection without such a folder keeps the copy in memory."""
+    p = write(tmp_path, "x_2025-01-01.csv", "a;b\r\n" + "æø€;1\r\n" * 20_000, encoding="cp1252")
+    monkeypatch.setattr(readers, "_MATERIALISE_BYTES", 0)  # a view over the copy until it is dropped
+    own = tmp_path / "private"
+    own.mkdir()
+    con = duckdb.connect(str(own / "db.duckdb"), config={"temp_directory": str(own)})
+    try:
+        export = read_export(con, p)
+        copies = [f for f in own.iterdir() if f.suffix == ".csv"]
+        assert len(copies) == 1 and copies[0].read_text("utf-8").startswith("a;b")
+        assert not readers._memory_fs().exists(f"nsk_raw/{export.view}.csv")
+        assert con.sql(f"SELECT count(*), min(a) FROM {export.view}").fetchall() == [(20_000, "æø€")]
+        drop_export(con, export)
+        assert not [f for f in own.iterdir() if f.suffix == ".csv"]
+    finally:
+        con.close()
+    in_memory = duckdb.connect()
+    try:
+        assert readers._copy_location(in_memory, "v").startswith("memory://")
+    finally:
+        in_memory.close()
+
+
 def test_header_variants_normalised(tmp_path: Path) -> None:
     p = write(tmp_path, "x_2025-01-01.csv", " Forloeb_ID ;DATO;  Antal   Elever  \n1;2;3\n")
     t = read(p)

@@ -7,8 +7,8 @@ typed by one SQL query (`sql_typing`), the pseudonym computed in that query; pan
 the typed rows on Arrow batches; versions are resolved by window functions over every export of
 the source. Every row read ends up staged or quarantined; every file gets a file load.
 
-Raw text, CPR numbers included, exists only in the private database (the reader's relations
-and `raw_text`), and only until its batch is typed: `raw_text` is dropped then, and `rows` and
+Raw text, CPR numbers included, exists only in the private database (the reader's relations,
+their UTF-8 copies of Windows-1252 files in its folder, and `raw_text`), and only until its batch is typed: `raw_text` is dropped then, and `rows` and
 everything after it hold pseudonyms. The private database's file and its spill files live in a
 temporary folder of its own (`nsk-ingest-*` in the system's temp folder; DuckDB's
 `temp_directory`), created for the step and removed with it when the result is closed, on an
@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 TYPING_BATCH_ROWS = 1_000_000
 # Rows pandera validates at a time: polars holds one batch, DuckDB the rest (spilling if need be).
 VALIDATE_BATCH_ROWS = 200_000
+# The private database's buffer pool once its result is made (only read from then on).
+RESULT_MEMORY_LIMIT = "128MB"
 META_COLUMNS = ["export_date", "source_file", "source_row", "er_gaeldende"]
 QUARANTINE_COLUMNS = ["source", "file_name", "export_date", "row_number", "record_key", "reasons", "reason_codes",
                       "row_data"]
@@ -222,6 +224,9 @@ def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: by
         quarantine = _quarantine(con, spec)
         staged_per_file = dict(con.execute("SELECT source_file, count(*) FROM staged GROUP BY ALL").fetchall())
         con.execute("DROP TABLE rows; DROP TABLE reasons; DROP TABLE versions; DROP TABLE counting")
+        # What is left is to stream `staged` out, into the warehouse, whose own buffer pool then
+        # fills: this one is cut to what a scan needs, so that the two together stay in budget.
+        con.execute(f"SET memory_limit = '{RESULT_MEMORY_LIMIT}'")
     except BaseException:
         cleanup()
         raise

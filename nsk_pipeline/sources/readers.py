@@ -10,8 +10,10 @@ the empty lines, and to reject a quote left open (which DuckDB's one-thread scan
 
 Privacy: no rejection reason holds a cell value; DuckDB's errors (which quote the line) are never
 passed on or chained. Text DuckDB cannot read from the file itself (Windows-1252, mixed line
-endings) goes to it as UTF-8 in fsspec's in-memory filesystem, never in a file on disk (the
-counsellors' log holds CPR numbers); :func:`drop_export` removes it with the view and table.
+endings) goes to it as UTF-8 in a copy (:func:`_copy_location`): a file in the connection's own
+temporary folder when it has one (ingest's private folder, removed with the step: a 200 MB export
+then costs no memory), else in fsspec's in-memory filesystem; never anywhere else on disk (the
+counsellors' log holds CPR numbers). :func:`drop_export` removes the copy with the view and table.
 """
 
 from __future__ import annotations
@@ -179,6 +181,23 @@ def _memory_fs() -> fsspec.AbstractFileSystem:
     return fsspec.filesystem("memory")
 
 
+def _copy_location(con: duckdb.DuckDBPyConnection, view: str) -> str:
+    """Where the UTF-8 copy of a file read as ``view`` goes: into the connection's temporary
+    folder when it is one of its own (an absolute folder that exists, as ingest's private
+    database has; DuckDB removes nothing there, the folder's owner does), else into memory
+    (an in-memory connection's default, ``.tmp``, is relative to wherever the process runs)."""
+    folder = con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0]
+    if folder and Path(folder).is_absolute() and Path(folder).is_dir():
+        return str(Path(folder) / f"{_MEMORY_ROOT}_{view}.csv")
+    return f"memory://{_MEMORY_ROOT}/{view}.csv"
+
+
+def _remove_copy(location: str) -> None:
+    fs, path = fsspec.core.url_to_fs(location)
+    if fs.exists(path):
+        fs.rm(path)
+
+
 def _drop(con: duckdb.DuckDBPyConnection, view: str) -> None:
     for sql in (f"DROP VIEW IF EXISTS {view}", f"DROP TABLE IF EXISTS {view}_all", f"DROP VIEW IF EXISTS {view}_all"):
         try:
@@ -187,9 +206,7 @@ def _drop(con: duckdb.DuckDBPyConnection, view: str) -> None:
             pass
     for name in (view, f"{view}_gaps"):
         con.unregister(name)
-    fs = _memory_fs()
-    if fs.exists(f"{_MEMORY_ROOT}/{view}.csv"):
-        fs.rm(f"{_MEMORY_ROOT}/{view}.csv")
+    _remove_copy(_copy_location(con, view))
 
 
 # --------------------------------------------------------------------------- CSV
@@ -214,9 +231,9 @@ class _Scan:
         self._tail = window[-2:]
 
 
-def _scan(path: Path, memory_name: str) -> tuple[str, _Scan, str]:
+def _scan(path: Path, copy: str) -> tuple[str, _Scan, str]:
     """The encoding, the scan, and what DuckDB reads: the file, or (Windows-1252) its text as
-    UTF-8 in the in-memory file ``memory_name``. The file is read a chunk at a time."""
+    UTF-8 in the copy at ``copy``. The file is read a chunk at a time."""
     scan, decoder = _Scan(), codecs.getincrementaldecoder("utf-8")()
     size = controls = 0
     utf8, bom = True, False
@@ -244,19 +261,28 @@ def _scan(path: Path, memory_name: str) -> tuple[str, _Scan, str]:
         pass
     if bom:
         raise FileRejected(_BAD_ENCODING)
-    try:  # a single-byte code, so the whole file is in memory anyway
-        data = path.read_bytes().decode("cp1252").encode("utf-8")
-    except UnicodeDecodeError:
-        raise FileRejected(_BAD_ENCODING) from None
-    scan = _Scan()
-    scan.feed(data)
-    return "cp1252", scan, _to_memory(memory_name, data)
+    return "cp1252", _transcode(path, copy), copy
 
 
-def _to_memory(name: str, data: bytes) -> str:
-    with _memory_fs().open(name, "wb") as fh:
+def _transcode(path: Path, copy: str) -> _Scan:
+    """A Windows-1252 file as UTF-8 at ``copy``, a chunk at a time (never the whole file's bytes
+    and decoded text at once), and its scan."""
+    scan, decoder = _Scan(), codecs.getincrementaldecoder("cp1252")()
+    with open(path, "rb") as fh, fsspec.open(copy, "wb") as out:
+        try:
+            while chunk := fh.read(_CHUNK_BYTES):
+                data = decoder.decode(chunk).encode("utf-8")
+                scan.feed(data)
+                out.write(data)
+        except UnicodeDecodeError:
+            raise FileRejected(_BAD_ENCODING) from None
+    return scan
+
+
+def _write_copy(copy: str, data: bytes) -> str:
+    with fsspec.open(copy, "wb") as fh:
         fh.write(data)
-    return f"memory://{name}"
+    return copy
 
 
 def _open_text(source: str) -> io.TextIOWrapper:
@@ -297,8 +323,8 @@ def _csv_walk(source: str, sep: str, columns: int) -> tuple[int, list[tuple[int,
 
 
 def _export_csv(con: duckdb.DuckDBPyConnection, path: Path, expected: set[str], view: str) -> RawExport:
-    memory_name = f"{_MEMORY_ROOT}/{view}.csv"
-    encoding, scan, source = _scan(path, memory_name)
+    copy = _copy_location(con, view)
+    encoding, scan, source = _scan(path, copy)
     found = {sep: header for sep in _SEPARATORS if (header := _find_header(source, sep))}
     if not found:
         raise FileRejected(_NO_HEADER)
@@ -329,7 +355,7 @@ def _export_csv(con: duckdb.DuckDBPyConnection, path: Path, expected: set[str], 
         if scan.cr and not normalised:  # DuckDB takes one kind of line ending per file
             with _open_text(source) as text:
                 data = text.read().replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-            source, normalised = _to_memory(memory_name, data), True
+            source, normalised = _write_copy(copy, data), True
             continue
         if scan.quotes:
             _csv_walk(source, sep, columns)  # names the quoting fault, if it finds one
@@ -342,9 +368,8 @@ def _export_csv(con: duckdb.DuckDBPyConnection, path: Path, expected: set[str], 
         walked, steps = _csv_walk(source, sep, columns)
         if walked != total:
             raise FileRejected(_PARSE_FAILED)
-    memory = _memory_fs()
-    if materialise and memory.exists(memory_name):
-        memory.rm(memory_name)  # the text is in the table now
+    if materialise:
+        _remove_copy(copy)  # the text is in the table now
     keep = [n for n in names if not n.startswith("unnamed_") or unnamed_counts.pop(0)]
     join, gaps = "", "0"
     if steps:
