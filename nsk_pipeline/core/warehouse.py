@@ -282,8 +282,11 @@ def relation_columns(conn: Connection, schema: str, name: str) -> list[str] | No
 
 
 # DuckDB's buffer pool defaults to 80 % of RAM and keeps every page a run wrote; bounded, it
-# writes pages out to the database file (or its temp directory) instead.
-DUCKDB_MEMORY_LIMIT = "512MB"
+# writes pages out to the database file (or its temp directory) instead. A run has two pools
+# that fill at once (the warehouse's, and a source's ingest database while it is written), over
+# ~0.4 GB of Python: two of 512 MB took 10 M counsellor-log rows to 1.08 GB, two of 256 MB to
+# 0.92 GB (1 M: within the run-to-run noise).
+DUCKDB_MEMORY_LIMIT = "256MB"
 
 
 def duckdb_memory_limit() -> str:
