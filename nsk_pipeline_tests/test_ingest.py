@@ -1116,6 +1116,18 @@ def test_version_resolution_equals_the_groupby_rule(tmp_path_factory, versions):
     assert len(result.staged) == int((~conflict).sum())
 
 
+@pytest.mark.parametrize(("configured", "after"), [("", "122.0 MiB"), ("64MB", "61.0 MiB")])
+def test_the_private_pool_shrinks_once_the_result_is_made_never_above_the_configured_limit(
+        exports, monkeypatch, configured, after):
+    """The result only streams out: its pool is cut to 128 MB, but an operator's smaller
+    NSK_DUCKDB_MEMORY_LIMIT stays the bound."""
+    monkeypatch.setenv("NSK_DUCKDB_MEMORY_LIMIT", configured)
+    ex = exports("vejlederlog")
+    ex.csv("vejlederlog_2025-03-31.csv", [ex.row()])
+    with ex.ingest() as result:
+        assert result.con.execute("SELECT current_setting('memory_limit')").fetchall() == [(after,)]
+
+
 def test_the_private_database_and_its_spill_folder_are_removed_when_the_result_is_closed(exports):
     ex = exports("vejlederlog")
     ex.csv("vejlederlog_2025-03-31.csv", [ex.row()])

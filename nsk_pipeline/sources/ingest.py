@@ -159,6 +159,25 @@ def _private_database():
     return con, cleanup
 
 
+_POOL_UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB")  # how DuckDB writes a size back
+
+
+def _pool_bytes(con: duckdb.DuckDBPyConnection) -> float:
+    value, unit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0].split()
+    return float(value) * 1024 ** _POOL_UNITS.index(unit)
+
+
+def _shrink_pool(con: duckdb.DuckDBPyConnection, limit: str) -> None:
+    """What is left is to stream `staged` out, into the warehouse, whose own buffer pool then
+    fills: this one is cut to what a scan needs, so that the two together stay in budget; never
+    raised above the configured limit (NSK_DUCKDB_MEMORY_LIMIT may be smaller)."""
+    before = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    configured = _pool_bytes(con)
+    con.execute(f"SET memory_limit = '{limit}'")
+    if _pool_bytes(con) > configured:
+        con.execute(f"SET memory_limit = '{before}'")
+
+
 def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: bytes | None = None,
                   known_actors: Collection[str] | None = None,
                   milestone_goals: Collection[str] | None = None) -> SourceResult:
@@ -224,9 +243,7 @@ def ingest_source(spec: SourceSpec, folder: Path, as_of: date, pseudonym_key: by
         quarantine = _quarantine(con, spec)
         staged_per_file = dict(con.execute("SELECT source_file, count(*) FROM staged GROUP BY ALL").fetchall())
         con.execute("DROP TABLE rows; DROP TABLE reasons; DROP TABLE versions; DROP TABLE counting")
-        # What is left is to stream `staged` out, into the warehouse, whose own buffer pool then
-        # fills: this one is cut to what a scan needs, so that the two together stay in budget.
-        con.execute(f"SET memory_limit = '{RESULT_MEMORY_LIMIT}'")
+        _shrink_pool(con, RESULT_MEMORY_LIMIT)
     except BaseException:
         cleanup()
         raise
